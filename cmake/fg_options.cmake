@@ -1,0 +1,13 @@
+# All FG_* build options live here.
+option(FG_BUILD_TESTS "Build the tests" ${PROJECT_IS_TOP_LEVEL})
+option(FG_BUILD_BENCHMARKS "Build Google Benchmark targets" ON)
+option(FG_ENABLE_ASAN "Build with AddressSanitizer + UndefinedBehaviorSanitizer" OFF)
+option(FG_WERROR "Treat warnings as errors" OFF)
+
+set(FG_SHARED_DIR "${CMAKE_CURRENT_SOURCE_DIR}/../shared" CACHE PATH
+    "Shared models and data (read-only); overridden at run time by $FG_SHARED_DIR")
+
+if(FG_ENABLE_ASAN)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "fg/testing/testing.h"
+
+#include <cstdlib>
+#include <random>
+
+#include "fg/base/paths.h"
+
+namespace fg::testing {
+
+std::filesystem::path ModelPath(const std::string& name, bool shared) {
+    return shared ? SharedDir() / "models" / name : ModelsDir() / name;
+}
+
+std::filesystem::path DlibExamplesDir() {
+    if (const char* v = std::getenv("FG_DLIB_EXAMPLES"); v != nullptr && *v != '\0') return v;
+    return "/usr/share/doc/libdlib19.1/examples";
+}
+
+TmpDir::TmpDir() {
+    std::random_device rd;
+    auto base = std::filesystem::temp_directory_path();
+    for (;;) {
+        path_ = base / ("fg-test-" + std::to_string(rd()));
+        if (std::filesystem::create_directory(path_)) break;
+    }
+}
+
+TmpDir::~TmpDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+}
+
+std::string MissingDataMessage(const std::filesystem::path& path) {
+    return "test input missing: " + path.string() +
+           " (run scripts/setup to install models; set FG_SHARED_DIR to the shared data folder)";
+}
+
+}  // namespace fg::testing

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+// Face embeddings from ArcFace-aligned crops.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <opencv2/core/mat.hpp>
+
+#include "fg/base/status.h"
+#include "fg/infer/backend.h"
+#include "fg/infer/model_pack.h"
+
+namespace fg::vision {
+
+/// An L2-normalised face template with the id of the model that made it: vectors from
+/// different models are not comparable.
+struct Embedding {
+    std::string model_id;
+    std::vector<float> values;
+};
+
+/// Cosine similarity of two unit vectors (their dot product). Returns NaN when the model ids
+/// or lengths differ.
+float CosineSimilarity(const Embedding& a, const Embedding& b);
+
+struct EmbedderConfig {
+    /// Embed the face and its mirror image, add, normalise: +0.1..0.5 pt verification accuracy
+    /// for 2x the embedding time (see BENCHMARKS.md).
+    bool flip_fusion = true;
+    int max_batch = 8;              ///< faces per forward pass (capped by the model's limit)
+};
+
+struct EmbedderInfo {
+    std::string model_id;           ///< recorded next to every vector
+    int dim = 0;
+    int input_size = 112;
+    int max_batch = 1;              ///< what the model accepts in one pass
+};
+
+/// NOT thread-safe: one per worker thread.
+class Embedder {
+  public:
+    virtual ~Embedder() = default;
+    /// Embeds ArcFace-aligned BGR8 crops (input_size x input_size), batched. `out` receives
+    /// one Embedding per face, in order. Errors: InvalidArgument for a crop of the wrong size
+    /// or type; Internal on inference failure.
+    virtual Status Embed(std::span<const cv::Mat> aligned_faces, std::vector<Embedding>& out) = 0;
+    virtual const EmbedderInfo& info() const = 0;
+};
+
+/// Immutable, shared between threads.
+class EmbedderModel {
+  public:
+    virtual ~EmbedderModel() = default;
+    virtual Result<std::unique_ptr<Embedder>> CreateEmbedder(const EmbedderConfig& config) const = 0;
+    virtual const EmbedderInfo& info() const = 0;
+};
+
+Result<std::shared_ptr<const EmbedderModel>> LoadEmbedderModel(const infer::ModelPack& pack,
+                                                              const infer::Backend& backend);
+
+}  // namespace fg::vision
