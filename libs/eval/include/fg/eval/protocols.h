@@ -17,7 +17,7 @@ struct ImagePair {
     int fold = 0;            ///< 0-based fold index (10 folds in LFW and CFP)
 };
 
-/// LFW `pairs.txt`: a header line "<folds> <n>" (or "<n>" alone, then 10 folds), then per fold
+/// LFW `pairs.txt`: a header line "<folds> <n>" (or "<n>" alone: one fold, as in view 1), then per fold
 /// n lines "name i j" (same) followed by n lines "name1 i name2 j" (different); images are
 /// <root>/<name>/<name>_<%04d>.jpg. Errors: NotFound, InvalidArgument (line number and reason).
 Result<std::vector<ImagePair>> LoadLfwPairs(const std::filesystem::path& pairs_file,
