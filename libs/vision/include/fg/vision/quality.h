@@ -20,13 +20,15 @@ struct HeadPose {
 };
 
 /// Estimates head pose from 5 landmarks (geometric, no model). Rough beyond |yaw| > 60.
+/// Non-finite or degenerate landmarks give NaN angles (roll alone stays valid when only the
+/// mouth is unusable, e.g. on the eye line); AssessQuality scores a NaN pose as 0.
 HeadPose EstimatePoseFromLandmarks(const Landmarks5& lm);
 
 /// Weights and reference points of the combined score; documented in docs/quality.md.
 struct QualityConfig {
     float size_good_px = 80.f;      ///< inter-ocular-equivalent face size (box min side) giving full marks
     float size_min_px = 20.f;       ///< below this the size factor is 0
-    float sharpness_good = 400.f;   ///< variance of the Laplacian on the 112x112 crop giving full marks
+    float sharpness_good = 800.f;   ///< variance of the Laplacian on the 112x112 crop giving full marks
     float brightness_low = 40.f;    ///< mean grey level below which exposure drops to 0 (linear ramp)
     float brightness_high = 220.f;  ///< mean grey level above which exposure drops to 0
     float yaw_max = 60.f;           ///< |yaw| at which the pose factor reaches 0
