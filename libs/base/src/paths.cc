@@ -23,6 +23,16 @@ std::filesystem::path SharedDir() {
     return std::filesystem::path(FG_DEFAULT_SHARED_DIR);
 }
 
+std::filesystem::path DlibExamplesDir() {
+    if (auto p = Env("FG_DLIB_EXAMPLES")) return *p;
+    const std::filesystem::path system = "/usr/share/doc/libdlib19.1/examples";
+    std::error_code ec;
+    if (std::filesystem::exists(system, ec)) return system;
+    const auto unpacked = std::filesystem::path(FG_SOURCE_DIR) / ".cache/dlib/usr/share/doc/libdlib19.1/examples";
+    if (std::filesystem::exists(unpacked, ec)) return unpacked;
+    return system;
+}
+
 bool InCi() {
     const char* v = std::getenv("CI");
     if (v == nullptr) return false;

@@ -12,11 +12,6 @@ std::filesystem::path ModelPath(const std::string& name, bool shared) {
     return shared ? SharedDir() / "models" / name : ModelsDir() / name;
 }
 
-std::filesystem::path DlibExamplesDir() {
-    if (const char* v = std::getenv("FG_DLIB_EXAMPLES"); v != nullptr && *v != '\0') return v;
-    return "/usr/share/doc/libdlib19.1/examples";
-}
-
 TmpDir::TmpDir() {
     std::random_device rd;
     auto base = std::filesystem::temp_directory_path();

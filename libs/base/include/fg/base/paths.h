@@ -14,6 +14,10 @@ std::filesystem::path ModelsDir();
 /// The shared data folder: $FG_SHARED_DIR, else the path configured at build time (../shared).
 std::filesystem::path SharedDir();
 
+/// dlib's example photos (Debian libdlib19.1): $FG_DLIB_EXAMPLES, else
+/// /usr/share/doc/libdlib19.1/examples, else the copy scripts/setup unpacks into .cache/dlib.
+std::filesystem::path DlibExamplesDir();
+
 /// True when running under CI (CI=true): tests that need shared data must fail, not skip.
 bool InCi();
 

@@ -15,8 +15,8 @@ namespace fg::testing {
 /// (SharedDir()/models/name) when `shared` is true.
 std::filesystem::path ModelPath(const std::string& name, bool shared = false);
 
-/// dlib's example folder (/usr/share/doc/libdlib19.1/examples or $FG_DLIB_EXAMPLES).
-std::filesystem::path DlibExamplesDir();
+/// dlib's example folder; see fg::DlibExamplesDir().
+using ::fg::DlibExamplesDir;
 
 /// A fresh temporary directory, removed by the destructor.
 class TmpDir {

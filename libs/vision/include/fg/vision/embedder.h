@@ -63,3 +63,10 @@ Result<std::shared_ptr<const EmbedderModel>> LoadEmbedderModel(const infer::Mode
                                                               const infer::Backend& backend);
 
 }  // namespace fg::vision
+
+namespace fg::vision {
+/// The 1:1 decision threshold the pack recommends for its embedder (embedder params
+/// "verify_threshold"), or 0.3 when the pack names none. See BENCHMARKS.md for how the built-in
+/// values were chosen.
+float DefaultVerifyThreshold(const infer::ModelPack& pack);
+}  // namespace fg::vision

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: Apache-2.0
+// facegate demo: enroll the people of dlib's example set and identify them in held-out photos,
+// with one person left out of the gallery to show the "unknown" answer.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+
+#include "common.h"
+#include "fg/base/paths.h"
+#include "fg/image/image_io.h"
+
+namespace fg::cli {
+namespace {
+
+struct DemoArgs {
+    EngineOptions engine;
+    std::string root;
+    int enroll = 3;
+    std::string unknown = "John_Simm";
+    float threshold = -1.f;
+    bool json = false;
+};
+
+std::string DefaultRoot() { return (DlibExamplesDir() / "johns").string(); }
+
+int RunDemo(const DemoArgs& args) {
+    const std::filesystem::path root = args.root.empty() ? DefaultRoot() : args.root;
+    std::error_code ec;
+    if (!std::filesystem::is_directory(root, ec)) {
+        return Fail(NotFound(root.string() + " is not a folder (install Debian's libdlib19.1, or pass --root)"));
+    }
+    auto cfg = args.engine.ToConfig(true);
+    if (!cfg.ok()) return Fail(cfg.status());
+    auto engine = vision::Engine::Create(*cfg);
+    if (!engine.ok()) return Fail(engine.status());
+    auto worker = (*engine)->CreateWorker();
+    if (!worker.ok()) return Fail(worker.status());
+    const float threshold = args.threshold >= 0 ? args.threshold : vision::DefaultVerifyThreshold((*engine)->pack());
+
+    struct Person {
+        std::string name;
+        std::vector<std::filesystem::path> photos;
+        std::vector<float> centroid;
+    };
+    std::vector<Person> people;
+    for (const auto& d : std::filesystem::directory_iterator(root)) {
+        if (!d.is_directory()) continue;
+        Person p{d.path().filename().string(), {}, {}};
+        for (const auto& f : std::filesystem::directory_iterator(d.path())) p.photos.push_back(f.path());
+        std::sort(p.photos.begin(), p.photos.end());
+        if (!p.photos.empty()) people.push_back(std::move(p));
+    }
+    std::sort(people.begin(), people.end(), [](const Person& a, const Person& b) { return a.name < b.name; });
+    if (people.empty()) return Fail(NotFound("no person folders under " + root.string()));
+
+    auto embed = [&](const std::filesystem::path& path) -> Result<vision::Embedding> {
+        FG_ASSIGN_OR_RETURN(cv::Mat img, LoadImage(path));
+        FG_ASSIGN_OR_RETURN(auto faces, (*worker)->Analyze(img, {.embed = true, .keep_aligned = false, .max_faces = 1}));
+        if (faces.empty()) return NotFound("no face in " + path.string());
+        return std::move(*faces.front().embedding);
+    };
+
+    // Enroll: the mean of the first `enroll` photos of each person (except the unknown one).
+    std::string model_id;
+    for (Person& p : people) {
+        if (p.name == args.unknown) continue;
+        const int n = std::min<int>(args.enroll, static_cast<int>(p.photos.size()) - 1);
+        for (int i = 0; i < n; ++i) {
+            auto e = embed(p.photos[i]);
+            if (!e.ok()) return Fail(e.status());
+            model_id = e->model_id;
+            if (p.centroid.empty()) p.centroid.assign(e->values.size(), 0.f);
+            for (size_t k = 0; k < e->values.size(); ++k) p.centroid[k] += e->values[k];
+        }
+        float norm = 0;
+        for (float v : p.centroid) norm += v * v;
+        norm = std::sqrt(norm);
+        for (float& v : p.centroid) v /= norm;
+    }
+
+    nlohmann::json results = nlohmann::json::array();
+    int correct = 0, total = 0;
+    for (const Person& p : people) {
+        const bool enrolled = p.name != args.unknown;
+        const size_t first = enrolled ? std::min<size_t>(args.enroll, p.photos.size() - 1) : 0;
+        for (size_t i = first; i < p.photos.size(); ++i) {
+            auto e = embed(p.photos[i]);
+            if (!e.ok()) return Fail(e.status());
+            std::string best = "unknown";
+            float best_score = -1.f;
+            for (const Person& q : people) {
+                if (q.centroid.empty()) continue;
+                float s = 0;
+                for (size_t k = 0; k < q.centroid.size(); ++k) s += q.centroid[k] * e->values[k];
+                if (s > best_score) {
+                    best_score = s;
+                    best = q.name;
+                }
+            }
+            const std::string decision = best_score >= threshold ? best : "unknown";
+            const std::string expected = enrolled ? p.name : "unknown";
+            const bool ok = decision == expected;
+            correct += ok;
+            ++total;
+            results.push_back({{"photo", p.photos[i].string()},
+                               {"expected", expected},
+                               {"decision", decision},
+                               {"best_match", best},
+                               {"score", best_score},
+                               {"correct", ok}});
+            if (!args.json) {
+                std::printf("%-16s %-28s -> %-16s score %.3f %s\n", expected.c_str(),
+                            p.photos[i].filename().c_str(), decision.c_str(), best_score, ok ? "" : "  <-- WRONG");
+            }
+        }
+    }
+    if (args.json) {
+        PrintJson({{"model_id", model_id},
+                   {"threshold", threshold},
+                   {"enrolled_per_person", args.enroll},
+                   {"not_enrolled", args.unknown},
+                   {"correct", correct},
+                   {"total", total},
+                   {"results", results}});
+    } else {
+        std::printf("\n%d of %d photos identified correctly (threshold %.3f; %s not enrolled, must be 'unknown')\n",
+                    correct, total, threshold, args.unknown.c_str());
+    }
+    return correct == total ? kExitOk : kExitError;
+}
+
+}  // namespace
+
+void RegisterDemoCommand(CLI::App& app, Action& action) {
+    auto args = std::make_shared<DemoArgs>();
+    CLI::App* demo = app.add_subcommand("demo", "Enroll dlib's example people and identify held-out photos");
+    args->engine.AddTo(*demo, true);
+    demo->add_option("--root", args->root, "Folder with one sub-folder of photos per person (default: dlib's johns)");
+    demo->add_option("--enroll", args->enroll, "Photos enrolled per person")->check(CLI::Range(1, 100))->capture_default_str();
+    demo->add_option("--unknown", args->unknown, "Person left out of the gallery")->capture_default_str();
+    demo->add_option("--threshold", args->threshold, "Decision threshold (default: the pack's)");
+    demo->add_flag("--json", args->json, "JSON output");
+    demo->callback([args, &action] { action = [args] { return RunDemo(*args); }; });
+}
+
+}  // namespace fg::cli

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "common.h"
+
+#include <iostream>
+
+namespace fg::cli {
+
+void EngineOptions::AddTo(CLI::App& cmd, bool embedder_options) {
+    cmd.add_option("--pack", pack, "Model pack: a built-in name or a manifest file")->capture_default_str();
+    cmd.add_option("--detector-pack", detector_pack, "Take the detector (and landmarker) from this pack");
+    cmd.add_option("--backend", backend, "Inference backend")->capture_default_str();
+    cmd.add_option("--threads", threads, "Inference threads (0 = library default)")->capture_default_str();
+    cmd.add_option("--score-threshold", score_threshold, "Minimum detector score")
+        ->check(CLI::Range(0.0, 1.0))
+        ->capture_default_str();
+    cmd.add_option("--min-face", min_face, "Minimum face size in pixels")->check(CLI::NonNegativeNumber);
+    cmd.add_option("--pad", pad, "Pad the image for face-filling crops: auto (retry when nothing found), always, never")
+        ->check(CLI::IsMember({"auto", "always", "never"}))
+        ->capture_default_str();
+    if (embedder_options) {
+        cmd.add_option("--embedder-pack", embedder_pack, "Take the embedder from this pack");
+        cmd.add_flag("--no-flip", no_flip, "Disable horizontal-flip fusion of embeddings");
+    }
+}
+
+Result<vision::EngineConfig> EngineOptions::ToConfig(bool load_embedder) const {
+    vision::EngineConfig c;
+    c.pack = pack;
+    c.detector_pack = detector_pack;
+    c.embedder_pack = embedder_pack;
+    c.backend.name = backend;
+    c.backend.threads = threads;
+    c.detector.score_threshold = score_threshold;
+    c.detector.min_face_size = min_face;
+    c.detector.pad = pad == "always" ? vision::PadPolicy::kAlways
+                   : pad == "never"  ? vision::PadPolicy::kNever
+                                     : vision::PadPolicy::kIfNoneFound;
+    c.embedder.flip_fusion = !no_flip;
+    c.load_embedder = load_embedder;
+    FG_RETURN_IF_ERROR(c.detector.Validate());
+    return c;
+}
+
+int Fail(const Status& status) {
+    std::cerr << "error: " << status.ToString() << "\n";
+    return kExitError;
+}
+
+void PrintJson(const nlohmann::json& j, bool pretty) {
+    std::cout << (pretty ? j.dump(2) : j.dump()) << "\n";
+}
+
+nlohmann::json ToJson(const Rect2f& r) {
+    return {{"x", r.x}, {"y", r.y}, {"width", r.width}, {"height", r.height}};
+}
+
+nlohmann::json ToJson(const vision::FaceDetection& d) {
+    nlohmann::json lm = nlohmann::json::array();
+    for (const Point2f& p : d.landmarks) lm.push_back({p.x, p.y});
+    return {{"box", ToJson(d.box)}, {"score", d.score}, {"landmarks", lm}};
+}
+
+nlohmann::json ToJson(const vision::QualityReport& q) {
+    return {{"score", q.score},
+            {"face_size_px", q.face_size_px},
+            {"sharpness", q.sharpness},
+            {"brightness", q.brightness},
+            {"contrast", q.contrast},
+            {"pose", {{"yaw", q.pose.yaw}, {"pitch", q.pose.pitch}, {"roll", q.pose.roll}}},
+            {"detector_score", q.detector_score},
+            {"factors",
+             {{"size", q.size_factor},
+              {"sharpness", q.sharpness_factor},
+              {"exposure", q.exposure_factor},
+              {"pose", q.pose_factor}}}};
+}
+
+int PickMainFace(const std::vector<vision::Face>& faces) {
+    int best = -1;
+    float best_area = -1;
+    for (size_t i = 0; i < faces.size(); ++i) {
+        if (faces[i].detection.box.area() > best_area) {
+            best_area = faces[i].detection.box.area();
+            best = static_cast<int>(i);
+        }
+    }
+    return best;
+}
+
+}  // namespace fg::cli

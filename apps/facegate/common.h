@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+// Shared pieces of the facegate subcommands: engine options, JSON output, errors.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "fg/base/status.h"
+#include "fg/vision/engine.h"
+
+namespace fg::cli {
+
+/// Exit codes of every subcommand.
+enum ExitCode : int {
+    kExitOk = 0,
+    kExitError = 1,     ///< bad input, missing model, failed check
+    kExitUsage = 2,     ///< wrong command line
+};
+
+/// Engine options shared by the commands that run models.
+struct EngineOptions {
+    std::string pack = "default";
+    std::string detector_pack;
+    std::string embedder_pack;
+    std::string backend = "opencv";
+    int threads = 0;
+    float score_threshold = 0.5f;
+    float min_face = 0.f;
+    bool no_flip = false;
+    std::string pad = "auto";
+
+    void AddTo(CLI::App& cmd, bool embedder_options = true);
+    Result<vision::EngineConfig> ToConfig(bool load_embedder = true) const;
+};
+
+/// The command to run after parsing; returns the process exit code.
+using Action = std::function<int()>;
+
+void RegisterImageCommands(CLI::App& app, Action& action);   // detect, embed, compare
+void RegisterModelsCommands(CLI::App& app, Action& action);  // models list|verify
+void RegisterEvalCommands(CLI::App& app, Action& action);    // eval pairs
+void RegisterDemoCommand(CLI::App& app, Action& action);     // demo
+
+/// Prints `error: <message>` to stderr and returns kExitError.
+int Fail(const Status& status);
+
+/// Prints JSON (pretty when `pretty`) to stdout.
+void PrintJson(const nlohmann::json& j, bool pretty = true);
+
+nlohmann::json ToJson(const Rect2f& r);
+nlohmann::json ToJson(const vision::FaceDetection& d);
+nlohmann::json ToJson(const vision::QualityReport& q);
+
+/// Index of the face to use when one image should give one identity: the largest box.
+int PickMainFace(const std::vector<vision::Face>& faces);
+
+}  // namespace fg::cli
