@@ -13,7 +13,9 @@ void EngineOptions::AddTo(CLI::App& cmd, bool embedder_options) {
     cmd.add_option("--score-threshold", score_threshold, "Minimum detector score")
         ->check(CLI::Range(0.0, 1.0))
         ->capture_default_str();
-    cmd.add_option("--min-face", min_face, "Minimum face size in pixels")->check(CLI::NonNegativeNumber);
+    cmd.add_option("--min-face", min_face, "Minimum face size in pixels (0 = any)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     cmd.add_option("--pad", pad, "Pad the image for face-filling crops: auto (retry when nothing found), always, never")
         ->check(CLI::IsMember({"auto", "always", "never"}))
         ->capture_default_str();

@@ -29,7 +29,7 @@ struct EngineOptions {
     std::string backend = "opencv";
     int threads = 0;
     float score_threshold = 0.5f;
-    float min_face = 0.f;
+    float min_face = 20.f;
     bool no_flip = false;
     std::string pad = "auto";
 

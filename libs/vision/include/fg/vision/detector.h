@@ -33,7 +33,9 @@ enum class PadPolicy {
 struct DetectorConfig {
     float score_threshold = 0.5f;   ///< minimum detector score
     float nms_iou = 0.4f;           ///< IoU above which the weaker box is suppressed
-    float min_face_size = 0.f;      ///< minimum of box width/height in pixels; 0 = any
+    /// Minimum of box width/height in pixels. Below ~20 px a face carries too little detail to be
+    /// recognised, and detectors fire on logos and patterns of that size; 0 = any.
+    float min_face_size = 20.f;
     int max_faces = 0;              ///< keep the N highest-scoring faces; 0 = all
     PadPolicy pad = PadPolicy::kIfNoneFound;
     float pad_ratio = 0.5f;         ///< border added on each side, as a fraction of the frame side
