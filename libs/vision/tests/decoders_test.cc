@@ -270,6 +270,7 @@ TEST(ClampBox, ClipsToTheImage) {
 
 TEST(SelectDetections, NmsSizeAndMaxFaces) {
     DetectorConfig config;
+    config.min_face_size = 0;
     std::vector<FaceDetection> c = {Face(0, 0, 100, 100, 0.8f), Face(5, 5, 100, 100, 0.9f),
                                     Face(300, 0, 10, 10, 0.95f), Face(200, 0, 50, 50, 0.6f),
                                     Face(400, 0, 60, 60, 0.3f)};
