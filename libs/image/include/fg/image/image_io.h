@@ -13,8 +13,9 @@
 namespace fg {
 
 struct ImageLoadOptions {
-    /// Refuse images with more pixels than this (decoding a 400 MP PNG needs 1.2 GB); 0 = no limit.
-    std::uint64_t max_pixels = 512ull * 1024 * 1024;
+    /// Refuse images with more pixels than this (256 MP; a 400 MP image needs 1.2 GB decoded, and
+    /// a forged header can claim far more); checked from the header before decoding. 0 = no limit.
+    std::uint64_t max_pixels = 256ull * 1000 * 1000;
 };
 
 /// Reads an image file (JPEG, PNG, BMP, TIFF, WebP, PPM ...) and returns it as CV_8UC3 BGR:
