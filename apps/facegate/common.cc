@@ -19,6 +19,7 @@ void EngineOptions::AddTo(CLI::App& cmd, bool embedder_options) {
     cmd.add_option("--pad", pad, "Pad the image for face-filling crops: auto (retry when nothing found), always, never")
         ->check(CLI::IsMember({"auto", "always", "never"}))
         ->capture_default_str();
+    cmd.add_flag("--upscale", upscale, "Enlarge images smaller than the detector input (off: detect at native size)");
     if (embedder_options) {
         cmd.add_option("--embedder-pack", embedder_pack, "Take the embedder from this pack");
         cmd.add_flag("--no-flip", no_flip, "Disable horizontal-flip fusion of embeddings");
@@ -37,6 +38,7 @@ Result<vision::EngineConfig> EngineOptions::ToConfig(bool load_embedder) const {
     c.detector.pad = pad == "always" ? vision::PadPolicy::kAlways
                    : pad == "never"  ? vision::PadPolicy::kNever
                                      : vision::PadPolicy::kIfNoneFound;
+    c.detector.upscale = upscale;
     c.embedder.flip_fusion = !no_flip;
     c.load_embedder = load_embedder;
     FG_RETURN_IF_ERROR(c.detector.Validate());

@@ -32,6 +32,7 @@ struct EngineOptions {
     float min_face = 20.f;
     bool no_flip = false;
     std::string pad = "auto";
+    bool upscale = false;
 
     void AddTo(CLI::App& cmd, bool embedder_options = true);
     Result<vision::EngineConfig> ToConfig(bool load_embedder = true) const;

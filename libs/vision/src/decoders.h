@@ -130,6 +130,9 @@ class DetectorBase : public Detector {
         return Status::Ok();
     }
 
+    /// Largest letterbox scale for the detector input (see DetectorConfig::upscale).
+    double MaxInputScale() const { return config_.upscale ? 1e9 : 1.0; }
+
     const DetectorConfig config_;
 
   private:

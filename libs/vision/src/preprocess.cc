@@ -19,15 +19,16 @@ Status CheckBgr8(const cv::Mat& bgr) {
     return Status::Ok();
 }
 
-LetterboxInfo ToTensor(const cv::Mat& bgr, const infer::InputFormat& fmt, float* dst) {
+LetterboxInfo ToTensor(const cv::Mat& bgr, const infer::InputFormat& fmt, float* dst,
+                       double max_scale) {
     const int in_w = fmt.width;
     const int in_h = fmt.height;
     LetterboxInfo lb;
     int new_w = in_w;
     int new_h = in_h;
     if (fmt.letterbox) {
-        const double s = std::min(static_cast<double>(in_w) / bgr.cols,
-                                  static_cast<double>(in_h) / bgr.rows);
+        const double s = std::min({static_cast<double>(in_w) / bgr.cols,
+                                   static_cast<double>(in_h) / bgr.rows, max_scale});
         new_w = std::clamp(static_cast<int>(std::lround(bgr.cols * s)), 1, in_w);
         new_h = std::clamp(static_cast<int>(std::lround(bgr.rows * s)), 1, in_h);
     }

@@ -23,7 +23,11 @@ struct LetterboxInfo {
 /// top-left, the rest zero) when fmt.letterbox, else stretched — converts the colour order
 /// (BGR, RGB or grey), applies (pixel - mean) * scale and writes NCHW float32 into
 /// `dst` (callers batching N images pass dst + i*C*H*W). `dst` must hold C*H*W floats.
-LetterboxInfo ToTensor(const cv::Mat& bgr, const infer::InputFormat& fmt, float* dst);
+/// `max_scale` caps the letterbox scale: detectors pass 1 unless asked to upscale, because
+/// enlarging a small image adds no detail and pushes its faces past the largest anchors the
+/// detector was trained on (a 150 px photo letterboxed into 640 px).
+LetterboxInfo ToTensor(const cv::Mat& bgr, const infer::InputFormat& fmt, float* dst,
+                       double max_scale = 1e9);
 
 /// Number of channels of the input tensor (1 for grey, else 3).
 inline int Channels(const infer::InputFormat& fmt) { return fmt.color == infer::ColorOrder::kGray ? 1 : 3; }

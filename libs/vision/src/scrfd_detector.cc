@@ -29,7 +29,7 @@ class ScrfdDetector final : public DetectorBase {
 
   protected:
     Status DetectCandidates(const cv::Mat& frame, std::vector<FaceDetection>& out) override {
-        const LetterboxInfo lb = ToTensor(frame, fmt_, input_.data.data());
+        const LetterboxInfo lb = ToTensor(frame, fmt_, input_.data.data(), MaxInputScale());
         FG_RETURN_IF_ERROR(RunSingleInput(*session_, input_, outputs_));
         FG_ASSIGN_OR_RETURN(std::vector<LevelOutputs> grouped,
                             GroupOutputsByStride(outputs_, strides_, anchors_, fmt_.width,

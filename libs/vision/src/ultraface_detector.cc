@@ -43,7 +43,7 @@ class UltraFaceDetector final : public DetectorBase {
 
   protected:
     Status DetectCandidates(const cv::Mat& frame, std::vector<FaceDetection>& out) override {
-        const LetterboxInfo lb = ToTensor(frame, det_fmt_, det_input_.data.data());
+        const LetterboxInfo lb = ToTensor(frame, det_fmt_, det_input_.data.data(), MaxInputScale());
         FG_RETURN_IF_ERROR(RunSingleInput(*det_session_, det_input_, outputs_));
         const infer::TensorView* scores = nullptr;
         const infer::TensorView* boxes = nullptr;

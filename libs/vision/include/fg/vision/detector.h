@@ -39,6 +39,10 @@ struct DetectorConfig {
     int max_faces = 0;              ///< keep the N highest-scoring faces; 0 = all
     PadPolicy pad = PadPolicy::kIfNoneFound;
     float pad_ratio = 0.5f;         ///< border added on each side, as a fraction of the frame side
+    /// Enlarge images smaller than the detector input. Off by default: upscaling adds no
+    /// detail, and faces of a small, face-filling photo then exceed the detector's largest
+    /// anchors (measured on CFP: see BENCHMARKS.md).
+    bool upscale = false;
 
     Status Validate() const;
 };
