@@ -181,6 +181,6 @@ float DefaultVerifyThreshold(const infer::ModelPack& pack) {
         auto it = e->params.find("verify_threshold");
         if (it != e->params.end() && it->is_number()) return it->get<float>();
     }
-    return 0.3f;
+    return 0.4f;
 }
 }  // namespace fg::vision

@@ -66,7 +66,7 @@ Result<std::shared_ptr<const EmbedderModel>> LoadEmbedderModel(const infer::Mode
 
 namespace fg::vision {
 /// The 1:1 decision threshold the pack recommends for its embedder (embedder params
-/// "verify_threshold"), or 0.3 when the pack names none. See BENCHMARKS.md for how the built-in
+/// "verify_threshold"), or 0.4 when the pack names none. See BENCHMARKS.md for how the built-in
 /// values were chosen.
 float DefaultVerifyThreshold(const infer::ModelPack& pack);
 }  // namespace fg::vision
