@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
     fg::cli::RegisterModelsCommands(app, action);
     fg::cli::RegisterEvalCommands(app, action);
     fg::cli::RegisterDemoCommand(app, action);
+    fg::cli::RegisterBenchCommands(app, action);
 
     try {
         app.parse(argc, argv);
