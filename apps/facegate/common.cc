@@ -8,7 +8,9 @@ namespace fg::cli {
 void EngineOptions::AddTo(CLI::App& cmd, bool embedder_options) {
     cmd.add_option("--pack", pack, "Model pack: a built-in name or a manifest file")->capture_default_str();
     cmd.add_option("--detector-pack", detector_pack, "Take the detector (and landmarker) from this pack");
-    cmd.add_option("--backend", backend, "Inference backend")->capture_default_str();
+    cmd.add_option("--backend", backend, "Inference backend: auto (oneDNN, OpenCV fallback), onednn, opencv")
+        ->check(CLI::IsMember({"auto", "onednn", "opencv"}))
+        ->capture_default_str();
     cmd.add_option("--threads", threads, "Inference threads (0 = library default)")->capture_default_str();
     cmd.add_option("--score-threshold", score_threshold, "Minimum detector score")
         ->check(CLI::Range(0.0, 1.0))

@@ -26,7 +26,7 @@ struct EngineOptions {
     std::string pack = "default";
     std::string detector_pack;
     std::string embedder_pack;
-    std::string backend = "opencv";
+    std::string backend = "auto";
     int threads = 0;
     float score_threshold = 0.5f;
     float min_face = 20.f;

@@ -60,7 +60,9 @@ class Model {
 };
 
 struct BackendConfig {
-    std::string name = "opencv";   ///< "opencv" (OpenCV 4.6 DNN)
+    /// "auto" (default): oneDNN where the whole graph lowers to oneDNN primitives, else OpenCV
+    /// DNN for that model (one log line says so). "onednn": oneDNN only. "opencv": OpenCV 4.6 DNN.
+    std::string name = "auto";
     int threads = 0;               ///< intra-op threads per forward; 0 = library default
 };
 

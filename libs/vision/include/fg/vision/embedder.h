@@ -27,10 +27,12 @@ struct Embedding {
 float CosineSimilarity(const Embedding& a, const Embedding& b);
 
 struct EmbedderConfig {
-    /// Embed the face and its mirror image, add, normalise: +0.1..0.5 pt verification accuracy
-    /// for 2x the embedding time (see BENCHMARKS.md).
+    /// Embed the face and its mirror image, add, normalise: on CFP +0.03 pt (frontal) and
+    /// +0.6 pt (frontal-profile) accuracy for 2x the embedding time (BENCHMARKS.md).
     bool flip_fusion = true;
-    int max_batch = 8;              ///< faces per forward pass (capped by the model's limit)
+    /// Faces per forward pass (capped by the model's limit). 1 by default: on CPU a batch of 8
+    /// costs more per face than 8 single passes with both backends (BENCHMARKS.md).
+    int max_batch = 1;
 };
 
 struct EmbedderInfo {
