@@ -45,6 +45,7 @@ void RegisterImageCommands(CLI::App& app, Action& action);   // detect, embed, c
 void RegisterModelsCommands(CLI::App& app, Action& action);  // models list|verify
 void RegisterEvalCommands(CLI::App& app, Action& action);    // eval pairs
 void RegisterDemoCommand(CLI::App& app, Action& action);     // demo
+void RegisterGalleryCommands(CLI::App& app, Action& action); // gallery ..., bench gallery
 void RegisterBenchCommands(CLI::App& app, Action& action);   // bench models
 
 /// Prints `error: <message>` to stderr and returns kExitError.

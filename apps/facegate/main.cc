@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
     fg::cli::RegisterEvalCommands(app, action);
     fg::cli::RegisterDemoCommand(app, action);
     fg::cli::RegisterBenchCommands(app, action);
+    fg::cli::RegisterGalleryCommands(app, action);   // after bench: adds `bench gallery`
 
     try {
         app.parse(argc, argv);

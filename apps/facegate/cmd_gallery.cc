@@ -1,0 +1,838 @@
+// SPDX-License-Identifier: Apache-2.0
+// facegate gallery ... (enroll, list, identify, verify, delete, rename, metadata, merge,
+// remove-face, export, import, rotate-key, settings, stats, snapshot) and facegate bench gallery.
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <random>
+
+#include "common.h"
+#include "fg/gallery/calibration.h"
+#include "fg/gallery/enroll_gate.h"
+#include "fg/gallery/gallery.h"
+#include "fg/image/image_io.h"
+
+namespace fg::cli {
+namespace {
+
+using gallery::Gallery;
+
+struct GalleryArgs {
+    EngineOptions engine;
+    std::string db;
+    std::string key_file;
+    std::string key_env = "FG_GALLERY_KEY";
+    std::string subject;
+    std::string name;
+    std::string metadata;
+    std::vector<std::string> images;
+    std::string embedding_file;
+    std::string model_id;
+    bool force = false;
+    bool json = false;
+    int top_k = 0;
+    std::string after;
+    int limit = 100;
+    std::string from, into;
+    std::int64_t face_id = 0;
+    std::string file;
+    bool skip_existing = false;
+    std::string new_key_file;
+    std::vector<std::string> set;
+    std::string root;
+    double write_far = 0;
+};
+
+std::filesystem::path DefaultKeyPath() {
+    const char* xdg = std::getenv("XDG_CONFIG_HOME");
+    const char* home = std::getenv("HOME");
+    std::filesystem::path base = xdg && *xdg     ? std::filesystem::path(xdg)
+                                 : home && *home ? std::filesystem::path(home) / ".config"
+                                                 : std::filesystem::path(".");
+    return base / "facegate" / "gallery.key";
+}
+
+/// --key-file, else $FG_GALLERY_KEY (hex), else the per-user default key file, created (0600)
+/// on first use so a new user gets encryption without ceremony.
+Result<std::shared_ptr<const gallery::KeyRing>> ResolveKeys(const GalleryArgs& a) {
+    Result<gallery::TemplateKey> key = NotFound("");
+    if (!a.key_file.empty()) {
+        key = gallery::LoadKeyFile(a.key_file);
+    } else if (const char* v = std::getenv(a.key_env.c_str()); v && *v) {
+        key = gallery::LoadKeyEnv(a.key_env);
+    } else {
+        const auto path = DefaultKeyPath();
+        std::error_code ec;
+        if (std::filesystem::exists(path, ec)) {
+            key = gallery::LoadKeyFile(path);
+        } else {
+            key = gallery::CreateKeyFile(path);
+            if (key.ok())
+                std::cerr << "note: created the gallery key " << path.string()
+                          << " (keep it safe)\n";
+        }
+    }
+    if (!key.ok()) return key.status();
+    return std::shared_ptr<const gallery::KeyRing>(
+        std::make_shared<gallery::KeyRing>(std::move(*key)));
+}
+
+Result<std::unique_ptr<Gallery>> OpenGallery(const GalleryArgs& a) {
+    FG_ASSIGN_OR_RETURN(auto keys, ResolveKeys(a));
+    return Gallery::Open({.location = a.db, .keys = keys, .index = {}, .snapshot_path = {}});
+}
+
+/// Reads {"embedding": [...]} (optionally "model_id"), {"embeddings": [[...], ...]}, or the
+/// output of `facegate embed --json`.
+Status ReadEmbeddingFile(const std::string& path, std::vector<std::vector<float>>& out,
+                         std::string& model_id) {
+    std::ifstream in(path);
+    if (!in) return NotFound("cannot open embedding file " + path);
+    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    if (j.is_discarded()) return InvalidArgument(path + " is not valid JSON");
+    try {
+        if (j.contains("model_id")) model_id = j["model_id"].get<std::string>();
+        if (j.contains("embedding")) out.push_back(j["embedding"].get<std::vector<float>>());
+        if (j.contains("embeddings")) {
+            for (const auto& e : j["embeddings"]) out.push_back(e.get<std::vector<float>>());
+        }
+        if (j.contains("images")) {
+            for (const auto& im : j["images"]) {
+                for (const auto& f : im.value("faces", nlohmann::json::array())) {
+                    if (f.contains("embedding"))
+                        out.push_back(f["embedding"].get<std::vector<float>>());
+                }
+            }
+        }
+    } catch (const std::exception& e) {
+        return InvalidArgument(path + ": embeddings must be arrays of numbers (" + e.what() + ")");
+    }
+    if (out.empty())
+        return InvalidArgument(path + " holds no embedding (expected {\"embedding\": [...]})");
+    return Status::Ok();
+}
+
+/// One probe embedding from --image (main face) or --embedding-file.
+Result<vision::Embedding> ProbeFromArgs(const GalleryArgs& a, const Gallery& g) {
+    if (!a.embedding_file.empty()) {
+        std::vector<std::vector<float>> v;
+        std::string model = a.model_id;
+        FG_RETURN_IF_ERROR(ReadEmbeddingFile(a.embedding_file, v, model));
+        if (model.empty()) model = g.model_id();
+        return vision::Embedding{model, std::move(v.front())};
+    }
+    if (a.images.size() != 1) return InvalidArgument("give one --image or --embedding-file");
+    FG_ASSIGN_OR_RETURN(auto cfg, a.engine.ToConfig(true));
+    FG_ASSIGN_OR_RETURN(auto engine, vision::Engine::Create(cfg));
+    FG_ASSIGN_OR_RETURN(auto worker, engine->CreateWorker());
+    FG_ASSIGN_OR_RETURN(cv::Mat img, LoadImage(a.images[0]));
+    FG_ASSIGN_OR_RETURN(
+        auto faces, worker->Analyze(img, {.embed = true, .keep_aligned = false, .max_faces = 1}));
+    const int main = PickMainFace(faces);
+    if (main < 0 || !faces[size_t(main)].embedding)
+        return NotFound("no face found in " + a.images[0]);
+    return *faces[size_t(main)].embedding;
+}
+
+nlohmann::json ToJson(const gallery::Identification& id) {
+    nlohmann::json c = nlohmann::json::array();
+    for (const auto& k : id.candidates) {
+        c.push_back({{"subject_id", k.subject_id},
+                     {"display_name", k.display_name},
+                     {"score", k.score},
+                     {"face_id", k.face_id}});
+    }
+    return {{"decision", id.known ? "known" : "unknown"},
+            {"subject_id", id.known ? nlohmann::json(id.subject_id) : nlohmann::json(nullptr)},
+            {"reason", id.reason},
+            {"threshold", id.threshold},
+            {"margin", id.margin},
+            {"candidates", c}};
+}
+
+int Finish(Gallery& g, int code) {
+    Status s = g.Close();
+    if (!s.ok()) std::cerr << "warning: index snapshot not written: " << s.ToString() << "\n";
+    return code;
+}
+
+int RunEnroll(const GalleryArgs& a) {
+    if (a.images.empty() == a.embedding_file.empty())
+        return Fail(InvalidArgument("give --image FILE... or --embedding-file FILE"));
+    auto g = OpenGallery(a);
+    if (!g.ok()) return Fail(g.status());
+    std::vector<gallery::NewFace> faces;
+    std::string model = a.model_id;
+    nlohmann::json out{{"subject_id", a.subject}};
+    nlohmann::json rejected = nlohmann::json::array();
+    if (!a.embedding_file.empty()) {
+        std::vector<std::vector<float>> v;
+        if (Status s = ReadEmbeddingFile(a.embedding_file, v, model); !s.ok()) return Fail(s);
+        if (model.empty()) model = (*g)->model_id().empty() ? "external" : (*g)->model_id();
+        for (auto& e : v)
+            faces.push_back({std::move(e), -1.f, "embedding-file:" + a.embedding_file});
+    } else {
+        auto cfg = a.engine.ToConfig(true);
+        if (!cfg.ok()) return Fail(cfg.status());
+        auto engine = vision::Engine::Create(*cfg);
+        if (!engine.ok()) return Fail(engine.status());
+        auto worker = (*engine)->CreateWorker();
+        if (!worker.ok()) return Fail(worker.status());
+        model = (*engine)->embedder_info()->model_id;
+        for (const std::string& path : a.images) {
+            auto img = LoadImage(path);
+            if (!img.ok()) return Fail(img.status().WithContext(path));
+            auto found =
+                (*worker)->Analyze(*img, {.embed = true, .keep_aligned = false, .max_faces = 1});
+            if (!found.ok()) return Fail(found.status().WithContext(path));
+            gallery::GateDecision d = gallery::CheckEnrollmentFaces(*found);
+            int pick = PickMainFace(*found);
+            if (pick >= 0 && !(*found)[size_t(pick)].embedding) pick = -1;
+            if ((!d.accepted && !a.force) || pick < 0) {
+                if (pick < 0 && d.reasons.empty()) d.reasons.push_back("no_face");
+                rejected.push_back(
+                    {{"source", path}, {"reasons", d.reasons}, {"detail", d.detail}});
+                continue;
+            }
+            const vision::Face& f = (*found)[size_t(pick)];
+            faces.push_back({f.embedding->values, f.quality.score, path});
+        }
+    }
+    std::vector<std::string> sources;
+    for (const auto& f : faces) sources.push_back(f.source);
+    nlohmann::json ids = nlohmann::json::array();
+    if (!faces.empty()) {
+        auto r = (*g)->Enroll(a.subject,
+                              {.model_id = model,
+                               .create_subject = true,
+                               .display_name = a.name,
+                               .metadata = a.metadata.empty() ? "{}" : a.metadata,
+                               .force = a.force},
+                              faces);
+        if (!r.ok()) return Fail(r.status());
+        ids = r->face_ids;
+        for (const auto& rej : r->rejected) {
+            rejected.push_back(
+                {{"source", sources[rej.face]}, {"reasons", {rej.reason}}, {"detail", rej.detail}});
+        }
+    }
+    out["model_id"] = model;
+    out["enrolled_face_ids"] = ids;
+    out["rejected"] = rejected;
+    if (a.json) {
+        PrintJson(out);
+    } else {
+        std::cout << "enrolled " << ids.size() << " face(s) for " << a.subject << "\n";
+        for (const auto& r : rejected) {
+            std::cout << "rejected " << r["source"].get<std::string>() << ": "
+                      << r["reasons"].dump() << " " << r["detail"].get<std::string>() << "\n";
+        }
+    }
+    // Exit 0 only when every given face is durably enrolled.
+    return Finish(**g, rejected.empty() ? kExitOk : kExitError);
+}
+
+nlohmann::json SubjectJson(const gallery::Subject& s) {
+    return {{"id", s.id},
+            {"display_name", s.display_name},
+            {"metadata", nlohmann::json::parse(s.metadata, nullptr, false)},
+            {"faces", s.face_count},
+            {"created_at", s.created_at},
+            {"updated_at", s.updated_at}};
+}
+
+int RunList(const GalleryArgs& a) {
+    auto g = OpenGallery(a);
+    if (!g.ok()) return Fail(g.status());
+    auto page = (*g)->store().ListSubjects(a.after, a.limit);
+    if (!page.ok()) return Fail(page.status());
+    auto stats = (*g)->Stats();
+    if (!stats.ok()) return Fail(stats.status());
+    nlohmann::json subjects = nlohmann::json::array();
+    for (const auto& s : page->subjects) subjects.push_back(SubjectJson(s));
+    if (a.json) {
+        PrintJson({{"subjects", subjects},
+                   {"next_after", page->next_after.empty() ? nlohmann::json(nullptr)
+                                                           : nlohmann::json(page->next_after)},
+                   {"total_subjects", stats->subjects},
+                   {"total_faces", stats->templates},
+                   {"model_id", stats->model_id}});
+    } else {
+        for (const auto& s : page->subjects)
+            std::cout << s.id << "\t" << s.display_name << "\t" << s.face_count << " face(s)\n";
+        if (!page->next_after.empty()) std::cout << "(more: --after " << page->next_after << ")\n";
+    }
+    return kExitOk;
+}
+
+int RunIdentify(const GalleryArgs& a) {
+    auto g = OpenGallery(a);
+    if (!g.ok()) return Fail(g.status());
+    auto probe = ProbeFromArgs(a, **g);
+    if (!probe.ok()) return Fail(probe.status());
+    auto id = (*g)->Identify(*probe, a.top_k);
+    if (!id.ok()) return Fail(id.status());
+    if (a.json) {
+        PrintJson(ToJson(*id));
+    } else {
+        std::cout << (id->known ? id->subject_id : "unknown") << " (" << id->reason << ")\n";
+        for (const auto& c : id->candidates)
+            std::printf("  %-24s %.4f\n", c.subject_id.c_str(), c.score);
+    }
+    return Finish(**g, kExitOk);
+}
+
+int RunVerify(const GalleryArgs& a) {
+    auto g = OpenGallery(a);
+    if (!g.ok()) return Fail(g.status());
+    auto probe = ProbeFromArgs(a, **g);
+    if (!probe.ok()) return Fail(probe.status());
+    auto score = (*g)->Verify(*probe, a.subject);
+    if (!score.ok()) return Fail(score.status());
+    const float t = (*g)->settings().threshold;
+    const bool same = *score >= t;
+    if (a.json) {
+        PrintJson({{"subject_id", a.subject}, {"score", *score}, {"threshold", t}, {"same", same}});
+    } else {
+        std::printf("score %.4f threshold %.4f: %s\n", *score, t,
+                    same ? "same person" : "different person");
+    }
+    return kExitOk;
+}
+
+/// Commands that change one thing and print {"ok": true}.
+int RunSimple(const GalleryArgs& a, const std::function<Status(Gallery&)>& fn) {
+    auto g = OpenGallery(a);
+    if (!g.ok()) return Fail(g.status());
+    if (Status s = fn(**g); !s.ok()) return Fail(s);
+    if (a.json) PrintJson({{"ok", true}});
+    return Finish(**g, kExitOk);
+}
+
+int RunExport(const GalleryArgs& a) {
+    auto g = OpenGallery(a);
+    if (!g.ok()) return Fail(g.status());
+    auto doc = (*g)->Export();
+    if (!doc.ok()) return Fail(doc.status());
+    if (a.file.empty() || a.file == "-") {
+        PrintJson(*doc, false);
+        return kExitOk;
+    }
+    std::ofstream out(a.file);
+    out << doc->dump() << "\n";
+    out.close();
+    if (!out) return Fail(Unavailable("cannot write " + a.file));
+    std::cerr << "note: " << a.file << " holds plaintext embeddings; protect it like the key\n";
+    return kExitOk;
+}
+
+int RunImport(const GalleryArgs& a) {
+    std::ifstream in(a.file);
+    if (!in) return Fail(NotFound("cannot open " + a.file));
+    nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
+    if (doc.is_discarded()) return Fail(InvalidArgument(a.file + " is not valid JSON"));
+    auto g = OpenGallery(a);
+    if (!g.ok()) return Fail(g.status());
+    auto n = (*g)->Import(doc, a.skip_existing);
+    if (!n.ok()) return Fail(n.status());
+    PrintJson({{"imported_faces", *n}});
+    return Finish(**g, kExitOk);
+}
+
+int RunRotateKey(const GalleryArgs& a) {
+    auto old_keys = ResolveKeys(a);
+    if (!old_keys.ok()) return Fail(old_keys.status());
+    auto g = Gallery::Open({.location = a.db, .keys = *old_keys, .index = {}, .snapshot_path = {}});
+    if (!g.ok()) return Fail(g.status());
+    std::error_code ec;
+    auto fresh = std::filesystem::exists(a.new_key_file, ec)
+                     ? gallery::LoadKeyFile(a.new_key_file)
+                     : gallery::CreateKeyFile(a.new_key_file);
+    if (!fresh.ok()) return Fail(fresh.status());
+    auto ring = std::make_shared<gallery::KeyRing>(*fresh);
+    auto old = a.key_file.empty() ? Result<gallery::TemplateKey>(NotFound(""))
+                                  : gallery::LoadKeyFile(a.key_file);
+    if (!a.key_file.empty() && old.ok()) ring->AddOld(*old);
+    if (a.key_file.empty()) {
+        auto env = gallery::LoadKeyEnv(a.key_env);
+        if (env.ok())
+            ring->AddOld(*env);
+        else if (auto def = gallery::LoadKeyFile(DefaultKeyPath()); def.ok())
+            ring->AddOld(*def);
+    }
+    auto n = (*g)->RotateKey(ring);
+    if (!n.ok()) return Fail(n.status());
+    PrintJson({{"reencrypted", *n}, {"key_id", ring->current_id()}, {"key_file", a.new_key_file}});
+    return Finish(**g, kExitOk);
+}
+
+int RunSettings(const GalleryArgs& a) {
+    auto g = OpenGallery(a);
+    if (!g.ok()) return Fail(g.status());
+    gallery::GallerySettings s = (*g)->settings();
+    if (!a.set.empty()) {
+        nlohmann::json j = nlohmann::json::object();
+        for (const std::string& kv : a.set) {
+            const auto eq = kv.find('=');
+            if (eq == std::string::npos)
+                return Fail(InvalidArgument("--set takes KEY=VALUE, got " + kv));
+            const std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
+            nlohmann::json val = nlohmann::json::parse(v, nullptr, false);
+            j[k] = val.is_discarded() ? nlohmann::json(v) : val;
+        }
+        if (Status st = s.Update(j); !st.ok()) return Fail(st);
+        if (Status st = (*g)->UpdateSettings(s); !st.ok()) return Fail(st);
+    }
+    PrintJson(s.ToJson());
+    return Finish(**g, kExitOk);
+}
+
+int RunStats(const GalleryArgs& a) {
+    auto g = OpenGallery(a);
+    if (!g.ok()) return Fail(g.status());
+    auto s = (*g)->Stats();
+    if (!s.ok()) return Fail(s.status());
+    PrintJson({{"subjects", s->subjects},
+               {"faces", s->templates},
+               {"model_id", s->model_id},
+               {"dim", s->dim},
+               {"index", s->index_kind},
+               {"index_bytes", s->index_bytes},
+               {"index_source", s->index_source},
+               {"store", (*g)->store().kind()},
+               {"schema_version", (*g)->store().schema_version()},
+               {"settings", (*g)->settings().ToJson()}});
+    return kExitOk;
+}
+
+int RunCalibrate(const GalleryArgs& a) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(a.root, ec))
+        return Fail(NotFound(a.root + " is not a folder"));
+    auto cfg = a.engine.ToConfig(true);
+    if (!cfg.ok()) return Fail(cfg.status());
+    auto engine = vision::Engine::Create(*cfg);
+    if (!engine.ok()) return Fail(engine.status());
+    auto worker = (*engine)->CreateWorker();
+    if (!worker.ok()) return Fail(worker.status());
+    // One embedding per photo (its main face), labelled by the folder name.
+    std::vector<std::pair<std::string, std::vector<float>>> items;
+    int skipped = 0;
+    std::vector<std::filesystem::path> people;
+    for (const auto& d : std::filesystem::directory_iterator(a.root, ec)) {
+        if (d.is_directory()) people.push_back(d.path());
+    }
+    std::sort(people.begin(), people.end());
+    for (const auto& dir : people) {
+        std::vector<std::filesystem::path> photos;
+        for (const auto& f : std::filesystem::directory_iterator(dir, ec))
+            photos.push_back(f.path());
+        std::sort(photos.begin(), photos.end());
+        for (const auto& p : photos) {
+            auto img = LoadImage(p);
+            if (!img.ok()) {
+                ++skipped;
+                continue;
+            }
+            auto faces =
+                (*worker)->Analyze(*img, {.embed = true, .keep_aligned = false, .max_faces = 1});
+            const int m = faces.ok() ? PickMainFace(*faces) : -1;
+            if (m < 0 || !(*faces)[size_t(m)].embedding) {
+                ++skipped;
+                continue;
+            }
+            items.emplace_back(dir.filename().string(), (*faces)[size_t(m)].embedding->values);
+        }
+    }
+    std::vector<float> genuine, impostor;
+    for (size_t i = 0; i < items.size(); ++i) {
+        for (size_t j = i + 1; j < items.size(); ++j) {
+            float s = 0;
+            for (size_t k = 0; k < items[i].second.size(); ++k)
+                s += items[i].second[k] * items[j].second[k];
+            (items[i].first == items[j].first ? genuine : impostor).push_back(s);
+        }
+    }
+    auto rep = gallery::Calibrate(genuine, impostor);
+    if (!rep.ok()) return Fail(rep.status());
+    nlohmann::json points = nlohmann::json::array();
+    for (size_t i = 0; i < rep->points.size(); ++i) {
+        const auto& p = rep->points[i];
+        nlohmann::json growth = nlohmann::json::array();
+        for (const auto& g : rep->growth[i])
+            growth.push_back({{"gallery_size", g.gallery_size}, {"open_set_far", g.open_set_far}});
+        points.push_back({{"target_far", p.target_far},
+                          {"threshold", p.threshold},
+                          {"far", p.far},
+                          {"tar", p.tar},
+                          {"resolvable", p.resolvable},
+                          {"far_growth", growth}});
+    }
+    nlohmann::json out{{"model_id", (*engine)->embedder_info()->model_id},
+                       {"people", people.size()},
+                       {"photos", items.size()},
+                       {"skipped_photos", skipped},
+                       {"genuine_pairs", rep->genuine_pairs},
+                       {"impostor_pairs", rep->impostor_pairs},
+                       {"points", points}};
+    if (a.write_far > 0) {
+        if (a.db.empty()) return Fail(InvalidArgument("--write-far needs --db"));
+        auto it = std::find_if(rep->points.begin(), rep->points.end(), [&](const auto& p) {
+            return std::fabs(p.target_far - a.write_far) < 1e-12;
+        });
+        if (it == rep->points.end())
+            return Fail(InvalidArgument("--write-far must be one of 1e-2, 1e-3, 1e-4, 1e-5"));
+        if (!it->resolvable) {
+            return Fail(FailedPrecondition("too few impostor pairs to calibrate FAR " +
+                                           std::to_string(a.write_far) +
+                                           "; use a larger labelled set"));
+        }
+        auto g = OpenGallery(a);
+        if (!g.ok()) return Fail(g.status());
+        gallery::GallerySettings s = (*g)->settings();
+        s.threshold = it->threshold;
+        if (Status st = (*g)->UpdateSettings(s); !st.ok()) return Fail(st);
+        out["written_threshold"] = it->threshold;
+    }
+    PrintJson(out);
+    return kExitOk;
+}
+
+// ---- facegate bench gallery -------------------------------------------------------------
+
+struct BenchArgs {
+    std::int64_t size = 10000;
+    int dim = 512;
+    std::string index = "auto";
+    int queries = 1000;
+    int ef_search = 96;
+    int nprobe = 32;
+    bool with_store = false;
+    bool json = false;
+};
+
+double Seconds(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void Normalise(float* v, int dim) {
+    double n = 0;
+    for (int i = 0; i < dim; ++i) n += double(v[i]) * v[i];
+    n = std::sqrt(n);
+    for (int i = 0; i < dim; ++i) v[i] = float(v[i] / n);
+}
+
+int RunBench(const BenchArgs& b) {
+    auto kind = gallery::ParseIndexKind(b.index);
+    if (!kind.ok()) return Fail(kind.status());
+    if (b.size < 1 || b.dim < 1 || b.queries < 1)
+        return Fail(InvalidArgument("size, dim and queries must be positive"));
+    std::mt19937 rng(12345);
+    std::normal_distribution<float> g;
+    const size_t n = size_t(b.size), d = size_t(b.dim);
+    std::vector<float> xb(n * d);
+    for (float& x : xb) x = g(rng);
+    for (size_t i = 0; i < n; ++i) Normalise(&xb[i * d], b.dim);
+    std::vector<std::int64_t> ids(n);
+    std::iota(ids.begin(), ids.end(), 1);
+    // Probes are new photos of enrolled people: a gallery vector plus noise, cosine ~0.6 to it
+    // (typical genuine ArcFace scores), which is what identification latency is measured on.
+    std::vector<float> xq(size_t(b.queries) * d);
+    std::uniform_int_distribution<size_t> pick(0, n - 1);
+    for (int q = 0; q < b.queries; ++q) {
+        const size_t src = pick(rng);
+        for (size_t k = 0; k < d; ++k)
+            xq[size_t(q) * d + k] = xb[src * d + k] + 1.3f * g(rng) / std::sqrt(float(d));
+        Normalise(&xq[size_t(q) * d], b.dim);
+    }
+    gallery::IndexConfig cfg{.kind = *kind, .dim = b.dim};
+    cfg.hnsw_ef_search = b.ef_search;
+    cfg.ivf_nprobe = b.nprobe;
+    auto t0 = std::chrono::steady_clock::now();
+    auto index = gallery::FaceIndex::Build(cfg, ids, xb);
+    if (!index.ok()) return Fail(index.status());
+    const double build_s = Seconds(t0);
+
+    auto bytes = (*index)->Serialize();
+    if (!bytes.ok()) return Fail(bytes.status());
+    t0 = std::chrono::steady_clock::now();
+    auto reopened = gallery::FaceIndex::Deserialize(cfg, *bytes);
+    if (!reopened.ok()) return Fail(reopened.status());
+    double open_s = Seconds(t0);
+
+    std::vector<double> ms;
+    std::vector<std::int64_t> got(size_t(b.queries));
+    for (int q = 0; q < b.queries; ++q) {
+        std::span<const float> probe(&xq[size_t(q) * d], d);
+        t0 = std::chrono::steady_clock::now();
+        auto nn = (*reopened)->Search(probe, 10);
+        ms.push_back(Seconds(t0) * 1e3);
+        if (!nn.ok()) return Fail(nn.status());
+        got[size_t(q)] = nn->empty() ? -1 : nn->front().id;
+    }
+    // Recall against exact search (skipped when the index is exact).
+    int agree = 0;
+    const bool exact = (*reopened)->kind() == gallery::IndexKind::kFlat;
+    // Brute force is O(size) per probe: cap the probes it checks so 1M-template runs stay short.
+    const int recall_queries = std::min(b.queries, 300);
+    for (int q = 0; q < recall_queries && !exact; ++q) {
+        const float* x = &xq[size_t(q) * d];
+        float best = -2;
+        std::int64_t arg = -1;
+        for (size_t i = 0; i < n; ++i) {
+            float s = 0;
+            const float* y = &xb[i * d];
+            for (size_t k = 0; k < d; ++k) s += x[k] * y[k];
+            if (s > best) best = s, arg = ids[i];
+        }
+        agree += (arg == got[size_t(q)]);
+    }
+    std::sort(ms.begin(), ms.end());
+    auto pct = [&](double p) { return ms[std::min(ms.size() - 1, size_t(p * double(ms.size())))]; };
+    nlohmann::json out{{"size", b.size},
+                       {"dim", b.dim},
+                       {"index", std::string(gallery::IndexKindName((*reopened)->kind()))},
+                       {"queries", b.queries},
+                       {"p50_ms", pct(0.50)},
+                       {"p99_ms", pct(0.99)},
+                       {"recall_at_1", exact ? 1.0 : double(agree) / recall_queries},
+                       {"recall_queries", exact ? 0 : recall_queries},
+                       {"bytes_per_template", double((*reopened)->MemoryBytes()) / double(b.size)},
+                       {"build_s", build_s},
+                       {"open_s", open_s}};
+    if (b.with_store) {
+        // Full path: sealed templates into SQLite (durable batches of 1000), then reopen the
+        // gallery from its snapshot.
+        char tmpl[] = "/tmp/fg-bench-XXXXXX";
+        if (!mkdtemp(tmpl)) return Fail(Internal("mkdtemp failed"));
+        const std::string dir = tmpl;
+        auto key = gallery::ParseKey(std::string(64, 'a'));
+        auto keys = std::make_shared<gallery::KeyRing>(*key);
+        gallery::GalleryOptions o{
+            .location = dir + "/bench.db", .keys = keys, .index = cfg, .snapshot_path = {}};
+        o.snapshot_min_size = 1;
+        {
+            auto gal = Gallery::Open(o);
+            if (!gal.ok()) return Fail(gal.status());
+            gallery::GallerySettings s = (*gal)->settings();
+            s.index = b.index;
+            (void)(*gal)->UpdateSettings(s);
+            t0 = std::chrono::steady_clock::now();
+            const size_t batch = 1000;
+            for (size_t i = 0; i < n; i += batch) {
+                std::vector<gallery::NewFace> faces;
+                for (size_t j = i; j < std::min(n, i + batch); ++j) {
+                    faces.push_back(
+                        {std::vector<float>(&xb[j * d], &xb[j * d] + d), -1.f, "bench"});
+                }
+                auto r = (*gal)->Enroll("s" + std::to_string(i / batch),
+                                        {.model_id = "bench",
+                                         .create_subject = true,
+                                         .display_name = "",
+                                         .metadata = "{}",
+                                         .force = true},
+                                        faces);
+                if (!r.ok()) return Fail(r.status());
+            }
+            out["enroll_templates_per_s"] = double(n) / Seconds(t0);
+            if (Status s2 = (*gal)->Close(); !s2.ok()) return Fail(s2);
+        }
+        t0 = std::chrono::steady_clock::now();
+        auto gal = Gallery::Open(o);
+        if (!gal.ok()) return Fail(gal.status());
+        out["gallery_open_s"] = Seconds(t0);
+        out["gallery_open_source"] = (*gal)->Stats()->index_source;
+        out["db_bytes_per_template"] =
+            double(std::filesystem::file_size(dir + "/bench.db")) / double(n);
+        std::filesystem::remove_all(dir);
+    }
+    if (b.json) {
+        PrintJson(out);
+    } else {
+        std::cout << out.dump(2) << "\n";
+    }
+    return kExitOk;
+}
+
+}  // namespace
+
+void RegisterGalleryCommands(CLI::App& app, Action& action) {
+    auto a = std::make_shared<GalleryArgs>();
+    CLI::App* gal = app.add_subcommand(
+        "gallery", "Enrolled people: enroll, identify (1:N), verify (1:1), manage");
+    gal->require_subcommand(1);
+
+    auto common = [&](CLI::App* c) {
+        c->add_option("--db", a->db,
+                      "Gallery: SQLite file (created on first use) or postgresql:// URL")
+            ->required();
+        c->add_option(
+            "--key-file", a->key_file,
+            "Template encryption key file (64 hex chars, mode 0600); default $FG_GALLERY_KEY, then "
+            "~/.config/facegate/gallery.key (created on first use)");
+        c->add_flag("--json", a->json, "JSON output");
+    };
+    auto probe = [&](CLI::App* c) {
+        a->engine.AddTo(*c, true);
+        c->add_option("--image", a->images, "Image file(s)");
+        c->add_option("--embedding-file", a->embedding_file,
+                      "JSON file with {\"embedding\": [...]}");
+        c->add_option("--model-id", a->model_id, "Model id of the embedding file's vectors");
+    };
+
+    CLI::App* enroll =
+        gal->add_subcommand("enroll", "Add faces to a subject (created if new); exit 0 = durable");
+    common(enroll);
+    probe(enroll);
+    enroll->add_option("--subject", a->subject, "Subject id")->required();
+    enroll->add_option("--name", a->name, "Display name of a new subject");
+    enroll->add_option("--metadata", a->metadata, "JSON object for a new subject");
+    enroll->add_flag("--force", a->force,
+                     "Enroll faces the quality gate or duplicate check would refuse");
+    enroll->callback([a, &action] { action = [a] { return RunEnroll(*a); }; });
+
+    CLI::App* list = gal->add_subcommand("list", "List subjects (paged)");
+    common(list);
+    list->add_option("--after", a->after, "Start after this subject id");
+    list->add_option("--limit", a->limit, "Page size")
+        ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
+    list->callback([a, &action] { action = [a] { return RunList(*a); }; });
+
+    CLI::App* identify =
+        gal->add_subcommand("identify", "Who is this? Top-k subjects and known/unknown");
+    common(identify);
+    probe(identify);
+    identify->add_option("--top-k", a->top_k, "Candidates (default: the gallery's setting)");
+    identify->callback([a, &action] { action = [a] { return RunIdentify(*a); }; });
+
+    CLI::App* verify = gal->add_subcommand("verify", "Is this the subject? (1:1)");
+    common(verify);
+    probe(verify);
+    verify->add_option("--subject", a->subject, "Subject id")->required();
+    verify->callback([a, &action] { action = [a] { return RunVerify(*a); }; });
+
+    CLI::App* del =
+        gal->add_subcommand("delete", "Delete a subject and erase all its face templates");
+    common(del);
+    del->add_option("--subject", a->subject, "Subject id")->required();
+    del->callback([a, &action] {
+        action = [a] {
+            return RunSimple(*a, [a](Gallery& g) { return g.DeleteSubject(a->subject); });
+        };
+    });
+
+    CLI::App* rename = gal->add_subcommand("rename", "Change a subject's display name");
+    common(rename);
+    rename->add_option("--subject", a->subject, "Subject id")->required();
+    rename->add_option("--name", a->name, "New display name")->required();
+    rename->callback([a, &action] {
+        action = [a] {
+            return RunSimple(*a, [a](Gallery& g) { return g.RenameSubject(a->subject, a->name); });
+        };
+    });
+
+    CLI::App* meta = gal->add_subcommand("metadata", "Replace a subject's JSON metadata");
+    common(meta);
+    meta->add_option("--subject", a->subject, "Subject id")->required();
+    meta->add_option("--set", a->metadata, "JSON object")->required();
+    meta->callback([a, &action] {
+        action = [a] {
+            return RunSimple(*a,
+                             [a](Gallery& g) { return g.UpdateMetadata(a->subject, a->metadata); });
+        };
+    });
+
+    CLI::App* merge =
+        gal->add_subcommand("merge", "Move all faces of one subject to another, delete the first");
+    common(merge);
+    merge->add_option("--from", a->from, "Subject to merge away")->required();
+    merge->add_option("--into", a->into, "Subject that keeps the faces")->required();
+    merge->callback([a, &action] {
+        action = [a] {
+            return RunSimple(*a, [a](Gallery& g) { return g.MergeSubjects(a->from, a->into); });
+        };
+    });
+
+    CLI::App* rmface = gal->add_subcommand("remove-face", "Erase one face template");
+    common(rmface);
+    rmface->add_option("--face-id", a->face_id, "Face id (from enroll or identify)")->required();
+    rmface->callback([a, &action] {
+        action = [a] {
+            return RunSimple(*a, [a](Gallery& g) { return g.RemoveFace(a->face_id); });
+        };
+    });
+
+    CLI::App* exp =
+        gal->add_subcommand("export", "Write the versioned JSON export (plaintext embeddings!)");
+    common(exp);
+    exp->add_option("--out", a->file, "Output file (default stdout)");
+    exp->callback([a, &action] { action = [a] { return RunExport(*a); }; });
+
+    CLI::App* imp = gal->add_subcommand("import", "Import a JSON export");
+    common(imp);
+    imp->add_option("--in", a->file, "Export file")->required();
+    imp->add_flag("--skip-existing", a->skip_existing,
+                  "Skip subjects already present instead of failing");
+    imp->callback([a, &action] { action = [a] { return RunImport(*a); }; });
+
+    CLI::App* rot = gal->add_subcommand("rotate-key", "Re-encrypt every template with a new key");
+    common(rot);
+    rot->add_option("--new-key-file", a->new_key_file, "New key file (created if missing)")
+        ->required();
+    rot->callback([a, &action] { action = [a] { return RunRotateKey(*a); }; });
+
+    CLI::App* set = gal->add_subcommand(
+        "settings", "Show or change identify settings (threshold, margin, ...)");
+    common(set);
+    set->add_option("--set", a->set,
+                    "KEY=VALUE: threshold, margin, top_k, duplicate_threshold, index");
+    set->callback([a, &action] { action = [a] { return RunSettings(*a); }; });
+
+    CLI::App* stats =
+        gal->add_subcommand("stats", "Counts, model, index kind and where it came from");
+    common(stats);
+    stats->callback([a, &action] { action = [a] { return RunStats(*a); }; });
+
+    CLI::App* snap =
+        gal->add_subcommand("snapshot", "Write the sealed index snapshot now (faster next open)");
+    common(snap);
+    snap->callback([a, &action] {
+        action = [a] { return RunSimple(*a, [](Gallery& g) { return g.SaveSnapshot(); }); };
+    });
+
+    CLI::App* cal = gal->add_subcommand(
+        "calibrate", "Thresholds for target false-accept rates from a labelled set");
+    a->engine.AddTo(*cal, true);
+    cal->add_option("--root", a->root, "Folder with one sub-folder of photos per person")
+        ->required();
+    cal->add_option("--db", a->db, "Gallery whose threshold --write-far sets");
+    cal->add_option("--key-file", a->key_file, "Template encryption key file");
+    cal->add_option("--write-far", a->write_far,
+                    "Write the threshold for this FAR (1e-2..1e-5) into --db's settings");
+    cal->callback([a, &action] { action = [a] { return RunCalibrate(*a); }; });
+
+    auto b = std::make_shared<BenchArgs>();
+    CLI::App* bench =
+        app.get_subcommands([](CLI::App* c) { return c->get_name() == "bench"; }).empty()
+            ? app.add_subcommand("bench", "Benchmarks")
+            : app.get_subcommand("bench");
+    bench->require_subcommand(1);
+    CLI::App* bg =
+        bench->add_subcommand("gallery", "Identify latency and recall on a synthetic gallery");
+    bg->add_option("--size", b->size, "Templates")->capture_default_str();
+    bg->add_option("--dim", b->dim, "Dimension")->capture_default_str();
+    bg->add_option("--index", b->index, "auto, flat, hnsw, ivf")->capture_default_str();
+    bg->add_option("--queries", b->queries, "Probes")->capture_default_str();
+    bg->add_option("--ef-search", b->ef_search, "HNSW efSearch")->capture_default_str();
+    bg->add_option("--nprobe", b->nprobe, "IVF nprobe")->capture_default_str();
+    bg->add_flag("--with-store", b->with_store,
+                 "Also enroll into SQLite (throughput) and reopen the gallery");
+    bg->add_flag("--json", b->json, "JSON output");
+    bg->callback([b, &action] { action = [b] { return RunBench(*b); }; });
+}
+
+}  // namespace fg::cli

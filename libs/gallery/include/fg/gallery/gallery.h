@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: Apache-2.0
+// The gallery: enrolled subjects and their encrypted face templates (a Store), a FAISS index
+// that always agrees with the store, and 1:N identification with an open-set decision.
+//
+//   auto keys = std::make_shared<KeyRing>(*LoadKeyFile("gallery.key"));
+//   auto g = Gallery::Open({.location = "people.db", .keys = keys});
+//   (*g)->Enroll("alice", {.model_id = id}, faces);           // durable when it returns OK
+//   auto who = (*g)->Identify(probe);                            // subject or unknown
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "fg/base/status.h"
+#include "fg/gallery/crypto.h"
+#include "fg/gallery/index.h"
+#include "fg/gallery/store.h"
+#include "fg/vision/embedder.h"
+
+namespace fg::gallery {
+
+/// Per-gallery settings, stored in the gallery itself (so every node sharing it agrees).
+struct GallerySettings {
+    float threshold = 0.35f;           ///< minimum best score to name a subject
+    float margin = 0.05f;              ///< minimum lead of the best subject over the runner-up
+    int top_k = 5;                     ///< candidates returned by identify
+    float duplicate_threshold = 0.6f;  ///< enrollment refuses a face this close to another subject
+    std::string index = "auto";        ///< auto, flat, hnsw, ivf
+    Status Validate() const;
+    nlohmann::json ToJson() const;
+    /// Applies the keys present in `j` over the current values.
+    Status Update(const nlohmann::json& j);
+};
+
+struct GalleryOptions {
+    std::string location;  ///< SQLite path or postgresql:// URL
+    std::shared_ptr<const KeyRing> keys;
+    IndexConfig index;  ///< kind/dim are overridden by the stored settings
+    /// Index snapshot file ("" = <location>.index for SQLite, none for PostgreSQL). Snapshots are
+    /// sealed with the gallery key and checked against the store; a stale or damaged one is
+    /// rebuilt from the store, never trusted.
+    std::string snapshot_path;
+    bool use_snapshot = true;
+    /// Close() writes a snapshot only when the index has at least this many templates (below
+    /// it, rebuilding from the store is as fast as reading one).
+    std::int64_t snapshot_min_size = 10000;
+};
+
+struct NewFace {
+    std::vector<float> embedding;
+    float quality = -1;  ///< -1: unknown (precomputed embedding)
+    std::string source;
+};
+
+struct EnrollOptions {
+    std::string model_id;
+    bool create_subject = true;   ///< create the subject if missing
+    std::string display_name;     ///< for a created subject (default: the id)
+    std::string metadata = "{}";  ///< for a created subject
+    bool force = false;           ///< skip the duplicate_of_other_subject check
+};
+
+struct Rejection {
+    size_t face = 0;     ///< index in the request
+    std::string reason;  ///< reason code, e.g. duplicate_of_other_subject
+    std::string detail;
+};
+
+struct EnrollResult {
+    std::vector<std::int64_t> face_ids;
+    std::vector<Rejection> rejected;
+};
+
+struct Candidate {
+    std::string subject_id;
+    std::string display_name;
+    float score = 0;           ///< max cosine over the subject's templates
+    std::int64_t face_id = 0;  ///< the template that gave the score
+};
+
+struct Identification {
+    std::vector<Candidate> candidates;  ///< best first, one per subject
+    bool known = false;
+    std::string subject_id;  ///< when known
+    /// "match", "below_threshold", "ambiguous" (margin to runner-up too small), "empty_gallery"
+    std::string reason;
+    float threshold = 0;
+    float margin = 0;
+};
+
+struct GalleryStats {
+    std::int64_t subjects = 0;
+    std::int64_t templates = 0;
+    std::string model_id;
+    int dim = 0;
+    std::string index_kind;
+    std::int64_t index_bytes = 0;
+    std::string index_source;  ///< "snapshot", "rebuilt: <why>", "empty"
+};
+
+/// Thread-safety: Identify, Verify and the getters may run concurrently with each other and
+/// with one mutating call; mutating calls are serialised internally.
+class Gallery {
+  public:
+    static Result<std::unique_ptr<Gallery>> Open(const GalleryOptions& options);
+    ~Gallery();
+    Gallery(const Gallery&) = delete;
+    Gallery& operator=(const Gallery&) = delete;
+
+    /// Writes an index snapshot if worthwhile (see GalleryOptions::snapshot_min_size).
+    Status Close();
+    Status SaveSnapshot();
+
+    Store& store() { return *store_; }
+    GallerySettings settings() const;
+    Status UpdateSettings(const GallerySettings& settings);
+    Result<GalleryStats> Stats();
+
+    Status CreateSubject(const Subject& subject);
+    Status RenameSubject(const std::string& id, const std::string& display_name);
+    Status UpdateMetadata(const std::string& id, const std::string& metadata_json);
+    Status MergeSubjects(const std::string& from, const std::string& into);
+    /// Erases the subject and every template of it (store and index).
+    Status DeleteSubject(const std::string& id);
+    Status RemoveFace(std::int64_t face_id);
+
+    /// Validates, seals and stores the faces in one transaction, then indexes them. Faces that
+    /// fail the duplicate check are returned in `rejected` (the others are still enrolled);
+    /// bad input (dimension, NaN/Inf, model) fails the whole call.
+    Result<EnrollResult> Enroll(const std::string& subject_id, const EnrollOptions& options,
+                                std::span<const NewFace> faces);
+
+    /// Top-k subjects (0 = settings().top_k) and the open-set decision.
+    Result<Identification> Identify(const vision::Embedding& probe, int top_k = 0) const;
+    /// 1:1: the best score of the probe against the subject's templates.
+    Result<float> Verify(const vision::Embedding& probe, const std::string& subject_id) const;
+
+    /// Re-encrypts every template with `keys`' current key (old keys must be in `keys`).
+    /// Returns the number of templates re-encrypted. Resumable: rows carry their key id.
+    Result<std::int64_t> RotateKey(std::shared_ptr<const KeyRing> keys);
+
+    /// The documented, versioned export (docs/gallery.md). Contains plaintext embeddings.
+    Result<nlohmann::json> Export();
+    /// Imports an export; existing subject ids are an error unless `skip_existing`.
+    Result<std::int64_t> Import(const nlohmann::json& doc, bool skip_existing);
+
+    std::string model_id() const;
+    int dim() const;
+
+  private:
+    Gallery() = default;
+    Status LoadSettings();
+    Status LoadIndex();
+    Status RebuildIndex(const std::string& why);
+    Status MaybeUpgradeIndex();
+    Status CheckProbe(const vision::Embedding& probe, std::vector<float>& unit) const;
+    Status CheckEmbedding(std::span<const float> v, std::vector<float>& unit) const;
+    std::string TemplateAad(const std::string& model_id) const;
+    std::uint32_t InternSubject(const std::string& id);
+    IndexConfig ResolvedIndexConfig() const;
+
+    GalleryOptions options_;
+    std::unique_ptr<Store> store_;
+    std::shared_ptr<const KeyRing> keys_;
+    GallerySettings settings_;
+    std::string model_id_;
+    int dim_ = 0;
+    std::unique_ptr<FaceIndex> index_;
+    std::string index_source_;
+    bool snapshot_stale_ = true;
+    // face id -> subject, interned so a million templates cost a few bytes each.
+    std::unordered_map<std::int64_t, std::uint32_t> face_subject_;
+    std::vector<std::string> subject_names_;
+    std::unordered_map<std::string, std::uint32_t> subject_index_;
+    mutable std::shared_mutex mu_;  // guards index_, face_subject_, settings_, model
+    std::mutex write_mu_;           // serialises mutations
+};
+
+}  // namespace fg::gallery

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+// Persistent storage of a gallery: subjects, sealed face templates and settings, behind one
+// interface with a SQLite (embedded, default) and a PostgreSQL (shared) implementation.
+//
+// The store never sees a plaintext embedding: templates arrive sealed (AES-256-GCM, see
+// crypto.h) and are returned sealed, so both back ends are equally safe to copy off the box.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fg/base/status.h"
+
+namespace fg::gallery {
+
+/// Seconds since the Unix epoch (UTC).
+std::int64_t NowSeconds();
+
+struct Subject {
+    std::string id;  ///< caller-chosen, unique, immutable
+    std::string display_name;
+    std::string metadata = "{}";  ///< free JSON object, stored as text
+    std::int64_t created_at = 0;
+    std::int64_t updated_at = 0;
+    std::int64_t face_count = 0;  ///< filled by GetSubject/ListSubjects
+};
+
+/// One stored face template. `sealed` is nonce | ciphertext | tag of the float32 embedding.
+struct TemplateRecord {
+    std::int64_t face_id = 0;  ///< assigned by the store on insert
+    std::string subject_id;
+    std::string model_id;
+    int dim = 0;
+    std::string key_id;  ///< which key sealed it (for rotation)
+    std::vector<std::uint8_t> sealed;
+    float quality = 0;   ///< 0..1; -1 when unknown (precomputed embeddings)
+    std::string source;  ///< image path or "embedding-file:..." etc.
+    std::int64_t created_at = 0;
+};
+
+/// Face id -> subject id, the part of a template the index needs without decrypting.
+struct FaceRef {
+    std::int64_t face_id = 0;
+    std::string subject_id;
+};
+
+struct ListPage {
+    std::vector<Subject> subjects;
+    std::string next_after;  ///< pass as `after` for the next page; empty at the end
+};
+
+/// Storage back end. Every mutating call is one transaction: when it returns OK the change is
+/// durable (survives kill -9 and, with SQLite synchronous=FULL, power loss); on error nothing
+/// of it is visible. Each mutation bumps a monotonic `generation`, which index snapshots record
+/// to detect staleness.
+/// Thread-safety: implementations serialise calls internally; one Store may be shared.
+class Store {
+  public:
+    virtual ~Store() = default;
+
+    /// "sqlite" or "postgres".
+    virtual std::string kind() const = 0;
+    virtual int schema_version() const = 0;
+    virtual Result<std::int64_t> Generation() = 0;
+
+    virtual Status CreateSubject(const Subject& subject) = 0;
+    virtual Result<Subject> GetSubject(const std::string& id) = 0;
+    virtual Status RenameSubject(const std::string& id, const std::string& display_name) = 0;
+    virtual Status UpdateMetadata(const std::string& id, const std::string& metadata_json) = 0;
+    /// Moves every template of `from` to `into`, then deletes `from`.
+    virtual Status MergeSubjects(const std::string& from, const std::string& into) = 0;
+    /// Deletes the subject and erases all its templates; returns the erased face ids.
+    virtual Result<std::vector<std::int64_t>> DeleteSubject(const std::string& id) = 0;
+    /// Subjects ordered by id, strictly after `after`, at most `limit`.
+    virtual Result<ListPage> ListSubjects(const std::string& after, int limit) = 0;
+    virtual Result<std::int64_t> CountSubjects() = 0;
+
+    /// Inserts templates (all for existing subjects) in one transaction; fills and returns face
+    /// ids. When `create_subject` is set and the subject does not exist it is created in the same
+    /// transaction.
+    virtual Result<std::vector<std::int64_t>> AddTemplates(
+        std::vector<TemplateRecord>& records, const std::optional<Subject>& create_subject) = 0;
+    /// Returns the subject id the face belonged to.
+    virtual Result<std::string> RemoveTemplate(std::int64_t face_id) = 0;
+    virtual Result<std::vector<TemplateRecord>> GetTemplates(const std::string& subject_id) = 0;
+    /// Streams every template in face id order; stops at the first error of `fn`.
+    virtual Status ForEachTemplate(const std::function<Status(const TemplateRecord&)>& fn) = 0;
+    virtual Result<std::vector<FaceRef>> ListFaceRefs() = 0;
+    virtual Result<std::int64_t> CountTemplates() = 0;
+    /// Replaces sealed blobs and key ids (key rotation), in one transaction.
+    virtual Status UpdateSealed(const std::vector<TemplateRecord>& records) = 0;
+
+    virtual Result<std::optional<std::string>> GetSetting(const std::string& key) = 0;
+    virtual Status PutSetting(const std::string& key, const std::string& value) = 0;
+};
+
+/// Opens (creating on first use) a store and runs pending schema migrations.
+/// `location`: a file path (SQLite) or a "postgresql://..." / "postgres://..." URL.
+Result<std::unique_ptr<Store>> OpenStore(const std::string& location);
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo);
+
+}  // namespace fg::gallery

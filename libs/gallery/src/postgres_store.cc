@@ -1,0 +1,506 @@
+// SPDX-License-Identifier: Apache-2.0
+// PostgreSQL store through libpq, for several nodes sharing one gallery. Same schema and
+// semantics as the SQLite store; every mutation is one transaction; migrations run on open
+// under an advisory lock so nodes starting together do not race.
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <mutex>
+
+#include "fg/gallery/store.h"
+
+namespace fg::gallery {
+namespace {
+
+const char* const kMigrations[] = {
+    R"sql(
+    CREATE TABLE subjects (
+        id TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE faces (
+        id BIGSERIAL PRIMARY KEY,
+        subject_id TEXT NOT NULL REFERENCES subjects(id) ON DELETE CASCADE ON UPDATE CASCADE,
+        model_id TEXT NOT NULL,
+        dim INTEGER NOT NULL,
+        key_id TEXT NOT NULL,
+        sealed BYTEA NOT NULL,
+        quality REAL NOT NULL,
+        source TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX faces_subject ON faces(subject_id);
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
+    INSERT INTO meta(key, value) VALUES ('generation', 0);
+    )sql",
+};
+constexpr int kSchemaVersion = int(std::size(kMigrations));
+constexpr std::int64_t kMigrationLock = 0x4647'4741'4c4cLL;  // "FGGALL"
+
+struct ResultFree {
+    void operator()(PGresult* r) const { PQclear(r); }
+};
+using Res = std::unique_ptr<PGresult, ResultFree>;
+
+/// Parameters for PQexecParams; text unless given as bytes (binary).
+class Params {
+  public:
+    Params& Text(std::string s) {
+        store_.push_back(std::move(s));
+        formats_.push_back(0);
+        return *this;
+    }
+    Params& Int(std::int64_t v) { return Text(std::to_string(v)); }
+    Params& Real(double v) { return Text(std::to_string(v)); }
+    Params& Bytes(const std::vector<std::uint8_t>& b) {
+        store_.emplace_back(reinterpret_cast<const char*>(b.data()), b.size());
+        formats_.push_back(1);
+        return *this;
+    }
+    int size() const { return int(store_.size()); }
+    void Fill(std::vector<const char*>& v, std::vector<int>& len) const {
+        for (const std::string& s : store_) {
+            v.push_back(s.data());
+            len.push_back(int(s.size()));
+        }
+    }
+    const int* formats() const { return formats_.data(); }
+
+  private:
+    std::vector<std::string> store_;
+    std::vector<int> formats_;
+};
+
+class PostgresStore final : public Store {
+  public:
+    explicit PostgresStore(std::string conninfo) : conninfo_(std::move(conninfo)) {}
+    ~PostgresStore() override {
+        if (conn_) PQfinish(conn_);
+    }
+
+    Status Open() {
+        FG_RETURN_IF_ERROR(Connect());
+        return Tx([&]() -> Status {
+            FG_RETURN_IF_ERROR(
+                Run("SELECT pg_advisory_xact_lock($1)", Params().Int(kMigrationLock)).status());
+            FG_RETURN_IF_ERROR(
+                Run("CREATE TABLE IF NOT EXISTS fg_schema (version INTEGER NOT NULL)", Params())
+                    .status());
+            FG_ASSIGN_OR_RETURN(Res r, Run("SELECT version FROM fg_schema", Params()));
+            int version = 0;
+            if (PQntuples(r.get()) == 0) {
+                FG_RETURN_IF_ERROR(
+                    Run("INSERT INTO fg_schema(version) VALUES (0)", Params()).status());
+            } else {
+                version = std::atoi(PQgetvalue(r.get(), 0, 0));
+            }
+            if (version > kSchemaVersion) {
+                return FailedPrecondition(
+                    "the gallery database has schema version " + std::to_string(version) +
+                    ", newer than this facegate understands; upgrade facegate");
+            }
+            for (int v = version; v < kSchemaVersion; ++v) {
+                Res m(PQexec(conn_, kMigrations[v]));
+                if (PQresultStatus(m.get()) != PGRES_COMMAND_OK)
+                    return Error("schema migration", m.get());
+            }
+            return Run("UPDATE fg_schema SET version = $1", Params().Int(kSchemaVersion)).status();
+        });
+    }
+
+    std::string kind() const override { return "postgres"; }
+    int schema_version() const override { return kSchemaVersion; }
+
+    Result<std::int64_t> Generation() override {
+        std::lock_guard lock(mu_);
+        return QueryInt("SELECT value FROM meta WHERE key = 'generation'", Params());
+    }
+
+    Status CreateSubject(const Subject& s) override {
+        std::lock_guard lock(mu_);
+        return Tx([&] { return InsertSubject(s); });
+    }
+
+    Result<Subject> GetSubject(const std::string& id) override {
+        std::lock_guard lock(mu_);
+        FG_RETURN_IF_ERROR(Ready());
+        FG_ASSIGN_OR_RETURN(
+            Res r, Run(kSubjectSelect + std::string(" WHERE s.id = $1"), Params().Text(id)));
+        if (PQntuples(r.get()) == 0) return NotFound("no subject '" + id + "'");
+        return ReadSubject(r.get(), 0);
+    }
+
+    Status RenameSubject(const std::string& id, const std::string& name) override {
+        std::lock_guard lock(mu_);
+        return Tx([&] { return UpdateOne("display_name", name, id); });
+    }
+
+    Status UpdateMetadata(const std::string& id, const std::string& metadata) override {
+        std::lock_guard lock(mu_);
+        return Tx([&] { return UpdateOne("metadata", metadata, id); });
+    }
+
+    Status MergeSubjects(const std::string& from, const std::string& into) override {
+        std::lock_guard lock(mu_);
+        return Tx([&]() -> Status {
+            FG_RETURN_IF_ERROR(RequireSubject(from));
+            FG_RETURN_IF_ERROR(RequireSubject(into));
+            FG_RETURN_IF_ERROR(Run("UPDATE faces SET subject_id = $1 WHERE subject_id = $2",
+                                   Params().Text(into).Text(from))
+                                   .status());
+            FG_RETURN_IF_ERROR(
+                Run("DELETE FROM subjects WHERE id = $1", Params().Text(from)).status());
+            FG_RETURN_IF_ERROR(Run("UPDATE subjects SET updated_at = $1 WHERE id = $2",
+                                   Params().Int(NowSeconds()).Text(into))
+                                   .status());
+            return Bump();
+        });
+    }
+
+    Result<std::vector<std::int64_t>> DeleteSubject(const std::string& id) override {
+        std::lock_guard lock(mu_);
+        std::vector<std::int64_t> ids;
+        Status s = Tx([&]() -> Status {
+            FG_RETURN_IF_ERROR(RequireSubject(id));
+            FG_ASSIGN_OR_RETURN(Res r, Run("DELETE FROM faces WHERE subject_id = $1 RETURNING id",
+                                           Params().Text(id)));
+            for (int i = 0; i < PQntuples(r.get()); ++i)
+                ids.push_back(std::atoll(PQgetvalue(r.get(), i, 0)));
+            FG_RETURN_IF_ERROR(
+                Run("DELETE FROM subjects WHERE id = $1", Params().Text(id)).status());
+            return Bump();
+        });
+        if (!s.ok()) return s;
+        std::sort(ids.begin(), ids.end());
+        return ids;
+    }
+
+    Result<ListPage> ListSubjects(const std::string& after, int limit) override {
+        std::lock_guard lock(mu_);
+        FG_RETURN_IF_ERROR(Ready());
+        FG_ASSIGN_OR_RETURN(
+            Res r, Run(kSubjectSelect + std::string(" WHERE s.id > $1 ORDER BY s.id LIMIT $2"),
+                       Params().Text(after).Int(limit)));
+        ListPage page;
+        for (int i = 0; i < PQntuples(r.get()); ++i)
+            page.subjects.push_back(ReadSubject(r.get(), i));
+        if (int(page.subjects.size()) == limit && limit > 0)
+            page.next_after = page.subjects.back().id;
+        return page;
+    }
+
+    Result<std::int64_t> CountSubjects() override {
+        std::lock_guard lock(mu_);
+        return QueryInt("SELECT count(*) FROM subjects", Params());
+    }
+
+    Result<std::vector<std::int64_t>> AddTemplates(std::vector<TemplateRecord>& records,
+                                                   const std::optional<Subject>& create) override {
+        std::lock_guard lock(mu_);
+        std::vector<std::int64_t> ids;
+        Status s = Tx([&]() -> Status {
+            if (create) {
+                FG_ASSIGN_OR_RETURN(
+                    Res e, Run("SELECT 1 FROM subjects WHERE id = $1", Params().Text(create->id)));
+                if (PQntuples(e.get()) == 0) FG_RETURN_IF_ERROR(InsertSubject(*create));
+            }
+            std::string checked;
+            for (TemplateRecord& r : records) {
+                if (r.subject_id != checked) {
+                    FG_RETURN_IF_ERROR(RequireSubject(r.subject_id));
+                    checked = r.subject_id;
+                }
+                if (r.created_at == 0) r.created_at = NowSeconds();
+                FG_ASSIGN_OR_RETURN(
+                    Res res, Run("INSERT INTO faces(subject_id, model_id, dim, key_id, sealed, "
+                                 "quality, source, "
+                                 "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                                 Params()
+                                     .Text(r.subject_id)
+                                     .Text(r.model_id)
+                                     .Int(r.dim)
+                                     .Text(r.key_id)
+                                     .Bytes(r.sealed)
+                                     .Real(r.quality)
+                                     .Text(r.source)
+                                     .Int(r.created_at)));
+                r.face_id = std::atoll(PQgetvalue(res.get(), 0, 0));
+                ids.push_back(r.face_id);
+            }
+            return Bump();
+        });
+        if (!s.ok()) {
+            for (TemplateRecord& r : records) r.face_id = 0;
+            return s;
+        }
+        return ids;
+    }
+
+    Result<std::string> RemoveTemplate(std::int64_t face_id) override {
+        std::lock_guard lock(mu_);
+        std::string subject;
+        Status s = Tx([&]() -> Status {
+            FG_ASSIGN_OR_RETURN(Res r, Run("DELETE FROM faces WHERE id = $1 RETURNING subject_id",
+                                           Params().Int(face_id)));
+            if (PQntuples(r.get()) == 0) return NotFound("no face " + std::to_string(face_id));
+            subject = PQgetvalue(r.get(), 0, 0);
+            return Bump();
+        });
+        if (!s.ok()) return s;
+        return subject;
+    }
+
+    Result<std::vector<TemplateRecord>> GetTemplates(const std::string& subject_id) override {
+        std::lock_guard lock(mu_);
+        FG_RETURN_IF_ERROR(Ready());
+        std::vector<TemplateRecord> out;
+        FG_ASSIGN_OR_RETURN(Res r,
+                            Run(std::string(kTemplateSelect) + " WHERE subject_id = $1 ORDER BY id",
+                                Params().Text(subject_id), true));
+        for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(ReadTemplate(r.get(), i));
+        return out;
+    }
+
+    Status ForEachTemplate(const std::function<Status(const TemplateRecord&)>& fn) override {
+        std::lock_guard lock(mu_);
+        FG_RETURN_IF_ERROR(Ready());
+        // Keyset pages keep memory bounded for million-template galleries.
+        std::int64_t after = 0;
+        for (;;) {
+            FG_ASSIGN_OR_RETURN(
+                Res r, Run(std::string(kTemplateSelect) + " WHERE id > $1 ORDER BY id LIMIT 10000",
+                           Params().Int(after), true));
+            const int n = PQntuples(r.get());
+            for (int i = 0; i < n; ++i) {
+                TemplateRecord t = ReadTemplate(r.get(), i);
+                after = t.face_id;
+                FG_RETURN_IF_ERROR(fn(t));
+            }
+            if (n < 10000) return Status::Ok();
+        }
+    }
+
+    Result<std::vector<FaceRef>> ListFaceRefs() override {
+        std::lock_guard lock(mu_);
+        FG_RETURN_IF_ERROR(Ready());
+        FG_ASSIGN_OR_RETURN(Res r, Run("SELECT id, subject_id FROM faces ORDER BY id", Params()));
+        std::vector<FaceRef> out;
+        for (int i = 0; i < PQntuples(r.get()); ++i) {
+            out.push_back({std::atoll(PQgetvalue(r.get(), i, 0)), PQgetvalue(r.get(), i, 1)});
+        }
+        return out;
+    }
+
+    Result<std::int64_t> CountTemplates() override {
+        std::lock_guard lock(mu_);
+        return QueryInt("SELECT count(*) FROM faces", Params());
+    }
+
+    Status UpdateSealed(const std::vector<TemplateRecord>& records) override {
+        std::lock_guard lock(mu_);
+        return Tx([&]() -> Status {
+            for (const TemplateRecord& r : records) {
+                FG_RETURN_IF_ERROR(Run("UPDATE faces SET sealed = $1, key_id = $2 WHERE id = $3",
+                                       Params().Bytes(r.sealed).Text(r.key_id).Int(r.face_id))
+                                       .status());
+            }
+            return Bump();
+        });
+    }
+
+    Result<std::optional<std::string>> GetSetting(const std::string& key) override {
+        std::lock_guard lock(mu_);
+        FG_RETURN_IF_ERROR(Ready());
+        FG_ASSIGN_OR_RETURN(Res r,
+                            Run("SELECT value FROM settings WHERE key = $1", Params().Text(key)));
+        if (PQntuples(r.get()) == 0) return std::optional<std::string>();
+        return std::optional<std::string>(PQgetvalue(r.get(), 0, 0));
+    }
+
+    Status PutSetting(const std::string& key, const std::string& value) override {
+        std::lock_guard lock(mu_);
+        return Tx([&]() -> Status {
+            FG_RETURN_IF_ERROR(
+                Run("INSERT INTO settings(key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE "
+                    "SET value = EXCLUDED.value",
+                    Params().Text(key).Text(value))
+                    .status());
+            return Bump();
+        });
+    }
+
+  private:
+    static constexpr const char* kSubjectSelect =
+        "SELECT s.id, s.display_name, s.metadata, s.created_at, s.updated_at,"
+        " (SELECT count(*) FROM faces f WHERE f.subject_id = s.id) FROM subjects s";
+    static constexpr const char* kTemplateSelect =
+        "SELECT id, subject_id, model_id, dim, key_id, sealed, quality, source, created_at FROM "
+        "faces";
+
+    Status Connect() {
+        if (conn_) PQfinish(conn_);
+        conn_ = PQconnectdb(conninfo_.c_str());
+        if (PQstatus(conn_) != CONNECTION_OK) {
+            std::string m = PQerrorMessage(conn_);
+            while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+            return Unavailable("cannot connect to PostgreSQL: " + m);
+        }
+        Res quiet(PQexec(conn_, "SET client_min_messages = warning"));
+        return Status::Ok();
+    }
+
+    // A dropped connection (server restart, network blip) is re-established on the next call,
+    // so the store recovers by itself once the fault ends.
+    Status Ready() {
+        if (conn_ && PQstatus(conn_) == CONNECTION_OK) return Status::Ok();
+        if (conn_) {
+            PQreset(conn_);
+            if (PQstatus(conn_) == CONNECTION_OK) return Status::Ok();
+        }
+        return Connect();
+    }
+
+    Status Error(const std::string& what, const PGresult* r) {
+        const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+        std::string msg = what + ": " + (r ? PQresultErrorMessage(r) : PQerrorMessage(conn_));
+        while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+        const std::string s = state ? state : "";
+        if (PQstatus(conn_) != CONNECTION_OK || s.rfind("08", 0) == 0 || s.rfind("57P", 0) == 0) {
+            return Unavailable("PostgreSQL connection lost (" + msg +
+                               "); the change was not acknowledged");
+        }
+        if (s == "23505") return AlreadyExists(msg);
+        if (s == "53100") return ResourceExhausted(msg + " (disk full)");
+        if (s.rfind("53", 0) == 0) return ResourceExhausted(msg);
+        if (s == "XX001" || s == "XX002") return DataLoss(msg);
+        return Internal(msg);
+    }
+
+    Result<Res> Run(const std::string& sql, const Params& p, bool binary_result = false) {
+        std::vector<const char*> values;
+        std::vector<int> lengths;
+        p.Fill(values, lengths);
+        Res r(PQexecParams(conn_, sql.c_str(), p.size(), nullptr, values.data(), lengths.data(),
+                           p.formats(), binary_result ? 1 : 0));
+        const auto st = PQresultStatus(r.get());
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return Error("postgres", r.get());
+        return r;
+    }
+
+    Result<std::int64_t> QueryInt(const char* sql, const Params& p) {
+        FG_RETURN_IF_ERROR(Ready());
+        FG_ASSIGN_OR_RETURN(Res r, Run(sql, p));
+        if (PQntuples(r.get()) != 1) return Internal(std::string("no row from ") + sql);
+        return std::int64_t(std::atoll(PQgetvalue(r.get(), 0, 0)));
+    }
+
+    template <typename Fn>
+    Status Tx(Fn&& fn) {
+        FG_RETURN_IF_ERROR(Ready());
+        Res b(PQexec(conn_, "BEGIN"));
+        if (PQresultStatus(b.get()) != PGRES_COMMAND_OK) return Error("begin", b.get());
+        Status s = fn();
+        if (s.ok()) {
+            Res c(PQexec(conn_, "COMMIT"));
+            if (PQresultStatus(c.get()) != PGRES_COMMAND_OK) return Error("commit", c.get());
+            return Status::Ok();
+        }
+        Res rb(PQexec(conn_, "ROLLBACK"));
+        return s;
+    }
+
+    Status Bump() {
+        return Run("UPDATE meta SET value = value + 1 WHERE key = 'generation'", Params()).status();
+    }
+
+    Status RequireSubject(const std::string& id) {
+        FG_ASSIGN_OR_RETURN(Res r, Run("SELECT 1 FROM subjects WHERE id = $1", Params().Text(id)));
+        return PQntuples(r.get()) ? Status::Ok() : NotFound("no subject '" + id + "'");
+    }
+
+    Status InsertSubject(const Subject& s) {
+        const std::int64_t now = NowSeconds();
+        auto r =
+            Run("INSERT INTO subjects(id, display_name, metadata, created_at, updated_at) VALUES "
+                "($1,$2,$3,$4,$5)",
+                Params()
+                    .Text(s.id)
+                    .Text(s.display_name.empty() ? s.id : s.display_name)
+                    .Text(s.metadata.empty() ? "{}" : s.metadata)
+                    .Int(s.created_at ? s.created_at : now)
+                    .Int(s.updated_at ? s.updated_at : now));
+        if (!r.ok()) {
+            if (r.status().code() == StatusCode::kAlreadyExists) {
+                return AlreadyExists("subject '" + s.id + "' already exists");
+            }
+            return r.status();
+        }
+        return Bump();
+    }
+
+    Status UpdateOne(const char* column, const std::string& value, const std::string& id) {
+        FG_ASSIGN_OR_RETURN(Res r, Run("UPDATE subjects SET " + std::string(column) +
+                                           " = $1, updated_at = $2 WHERE id = $3",
+                                       Params().Text(value).Int(NowSeconds()).Text(id)));
+        if (std::string(PQcmdTuples(r.get())) == "0") return NotFound("no subject '" + id + "'");
+        return Bump();
+    }
+
+    static Subject ReadSubject(const PGresult* r, int i) {
+        return Subject{PQgetvalue(r, i, 0),
+                       PQgetvalue(r, i, 1),
+                       PQgetvalue(r, i, 2),
+                       std::atoll(PQgetvalue(r, i, 3)),
+                       std::atoll(PQgetvalue(r, i, 4)),
+                       std::atoll(PQgetvalue(r, i, 5))};
+    }
+
+    // Binary result format: integers are big-endian, text is raw bytes.
+    static std::int64_t BeInt(const PGresult* r, int i, int c) {
+        const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r, i, c));
+        const int n = PQgetlength(r, i, c);
+        std::int64_t v = 0;
+        for (int k = 0; k < n; ++k) v = (v << 8) | p[k];
+        if (n == 4) v = std::int32_t(std::uint32_t(v));
+        return v;
+    }
+
+    static TemplateRecord ReadTemplate(const PGresult* r, int i) {
+        TemplateRecord t;
+        auto text = [&](int c) {
+            return std::string(PQgetvalue(r, i, c), size_t(PQgetlength(r, i, c)));
+        };
+        t.face_id = BeInt(r, i, 0);
+        t.subject_id = text(1);
+        t.model_id = text(2);
+        t.dim = int(BeInt(r, i, 3));
+        t.key_id = text(4);
+        const auto* b = reinterpret_cast<const std::uint8_t*>(PQgetvalue(r, i, 5));
+        t.sealed.assign(b, b + PQgetlength(r, i, 5));
+        const auto q = std::uint32_t(BeInt(r, i, 6));
+        std::memcpy(&t.quality, &q, 4);
+        t.source = text(7);
+        t.created_at = BeInt(r, i, 8);
+        return t;
+    }
+
+    std::string conninfo_;
+    PGconn* conn_ = nullptr;
+    std::recursive_mutex mu_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo) {
+    auto store = std::make_unique<PostgresStore>(conninfo);
+    FG_RETURN_IF_ERROR(store->Open());
+    return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace fg::gallery

@@ -1,0 +1,600 @@
+// SPDX-License-Identifier: Apache-2.0
+// SQLite store: one file, WAL journal, synchronous=FULL so that an acknowledged transaction
+// survives kill -9 and power loss; schema migrations tracked in PRAGMA user_version.
+#include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+#include "fg/gallery/store.h"
+
+namespace fg::gallery {
+
+std::int64_t NowSeconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+namespace {
+
+// Each entry upgrades the schema from version i to i + 1; never edit a released entry, append.
+const char* const kMigrations[] = {
+    R"sql(
+    CREATE TABLE subjects (
+        id TEXT PRIMARY KEY NOT NULL,
+        display_name TEXT NOT NULL,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subject_id TEXT NOT NULL REFERENCES subjects(id) ON DELETE CASCADE ON UPDATE CASCADE,
+        model_id TEXT NOT NULL,
+        dim INTEGER NOT NULL,
+        key_id TEXT NOT NULL,
+        sealed BLOB NOT NULL,
+        quality REAL NOT NULL,
+        source TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX faces_subject ON faces(subject_id);
+    CREATE TABLE settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+    CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);
+    INSERT INTO meta(key, value) VALUES ('generation', 0);
+    )sql",
+};
+constexpr int kSchemaVersion = int(std::size(kMigrations));
+
+class Stmt {
+  public:
+    Stmt(sqlite3* db, const char* sql, Status& status) {
+        if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+            status = Internal(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
+        }
+    }
+    ~Stmt() { sqlite3_finalize(stmt_); }
+    Stmt(const Stmt&) = delete;
+    Stmt& operator=(const Stmt&) = delete;
+    sqlite3_stmt* get() const { return stmt_; }
+    void Bind(int i, const std::string& s) {
+        sqlite3_bind_text(stmt_, i, s.data(), int(s.size()), SQLITE_TRANSIENT);
+    }
+    void Bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+    void Bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
+    void Bind(int i, const std::vector<std::uint8_t>& b) {
+        sqlite3_bind_blob(stmt_, i, b.data(), int(b.size()), SQLITE_TRANSIENT);
+    }
+    std::string Text(int c) const {
+        const auto* p = sqlite3_column_text(stmt_, c);
+        return p ? std::string(reinterpret_cast<const char*>(p),
+                               size_t(sqlite3_column_bytes(stmt_, c)))
+                 : "";
+    }
+    std::int64_t Int(int c) const { return sqlite3_column_int64(stmt_, c); }
+    double Real(int c) const { return sqlite3_column_double(stmt_, c); }
+    std::vector<std::uint8_t> Blob(int c) const {
+        const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, c));
+        return p ? std::vector<std::uint8_t>(p, p + sqlite3_column_bytes(stmt_, c))
+                 : std::vector<std::uint8_t>{};
+    }
+    void Reset() {
+        sqlite3_reset(stmt_);
+        sqlite3_clear_bindings(stmt_);
+    }
+
+  private:
+    sqlite3_stmt* stmt_ = nullptr;
+};
+
+class SqliteStore final : public Store {
+  public:
+    explicit SqliteStore(std::string path) : path_(std::move(path)) {}
+    ~SqliteStore() override { sqlite3_close_v2(db_); }
+
+    Status Open() {
+        const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+        if (sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+            return Unavailable("cannot open gallery database " + path_ + ": " +
+                               (db_ ? sqlite3_errmsg(db_) : "out of memory"));
+        }
+        sqlite3_extended_result_codes(db_, 1);
+        sqlite3_busy_timeout(db_, 10000);
+        // 2 KiB templates waste half of every 4 KiB page; 16 KiB pages hold seven. Only takes
+        // effect when the file is created.
+        FG_RETURN_IF_ERROR(Exec("PRAGMA page_size=16384").WithContext(path_));
+        // A corrupt or non-database file fails here with a clear message rather than later.
+        FG_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL").WithContext(path_));
+        FG_RETURN_IF_ERROR(Exec("PRAGMA synchronous=FULL"));
+        FG_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=ON"));
+        FG_RETURN_IF_ERROR(Migrate());
+        return QuickCheck();
+    }
+
+    std::string kind() const override { return "sqlite"; }
+    int schema_version() const override { return kSchemaVersion; }
+
+    Result<std::int64_t> Generation() override {
+        std::lock_guard lock(mu_);
+        return QueryInt("SELECT value FROM meta WHERE key='generation'");
+    }
+
+    Status CreateSubject(const Subject& s) override {
+        std::lock_guard lock(mu_);
+        return InTransaction([&] { return InsertSubject(s); });
+    }
+
+    Result<Subject> GetSubject(const std::string& id) override {
+        std::lock_guard lock(mu_);
+        Status st;
+        Stmt q(db_,
+               "SELECT id, display_name, metadata, created_at, updated_at,"
+               " (SELECT count(*) FROM faces f WHERE f.subject_id = s.id) FROM subjects s WHERE id "
+               "= ?",
+               st);
+        FG_RETURN_IF_ERROR(st);
+        q.Bind(1, id);
+        const int rc = sqlite3_step(q.get());
+        if (rc == SQLITE_DONE) return NotFound("no subject '" + id + "'");
+        if (rc != SQLITE_ROW) return Error("get subject");
+        return ReadSubject(q);
+    }
+
+    Status RenameSubject(const std::string& id, const std::string& name) override {
+        std::lock_guard lock(mu_);
+        return InTransaction([&] {
+            return UpdateOne("UPDATE subjects SET display_name = ?, updated_at = ? WHERE id = ?",
+                             name, id);
+        });
+    }
+
+    Status UpdateMetadata(const std::string& id, const std::string& metadata) override {
+        std::lock_guard lock(mu_);
+        return InTransaction([&] {
+            return UpdateOne("UPDATE subjects SET metadata = ?, updated_at = ? WHERE id = ?",
+                             metadata, id);
+        });
+    }
+
+    Status MergeSubjects(const std::string& from, const std::string& into) override {
+        std::lock_guard lock(mu_);
+        return InTransaction([&]() -> Status {
+            FG_RETURN_IF_ERROR(RequireSubject(from));
+            FG_RETURN_IF_ERROR(RequireSubject(into));
+            Status st;
+            Stmt move(db_, "UPDATE faces SET subject_id = ? WHERE subject_id = ?", st);
+            FG_RETURN_IF_ERROR(st);
+            move.Bind(1, into);
+            move.Bind(2, from);
+            if (sqlite3_step(move.get()) != SQLITE_DONE) return Error("merge");
+            Stmt del(db_, "DELETE FROM subjects WHERE id = ?", st);
+            FG_RETURN_IF_ERROR(st);
+            del.Bind(1, from);
+            if (sqlite3_step(del.get()) != SQLITE_DONE) return Error("merge");
+            Stmt touch(db_, "UPDATE subjects SET updated_at = ? WHERE id = ?", st);
+            FG_RETURN_IF_ERROR(st);
+            touch.Bind(1, NowSeconds());
+            touch.Bind(2, into);
+            if (sqlite3_step(touch.get()) != SQLITE_DONE) return Error("merge");
+            return Bump();
+        });
+    }
+
+    Result<std::vector<std::int64_t>> DeleteSubject(const std::string& id) override {
+        std::lock_guard lock(mu_);
+        std::vector<std::int64_t> ids;
+        Status s = InTransaction([&]() -> Status {
+            FG_RETURN_IF_ERROR(RequireSubject(id));
+            Status st;
+            Stmt q(db_, "SELECT id FROM faces WHERE subject_id = ? ORDER BY id", st);
+            FG_RETURN_IF_ERROR(st);
+            q.Bind(1, id);
+            int rc;
+            while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) ids.push_back(q.Int(0));
+            if (rc != SQLITE_DONE) return Error("delete");
+            // Explicit delete of the templates (not only the cascade) so erasure does not depend
+            // on the foreign_keys pragma of whoever opens the file.
+            Stmt df(db_, "DELETE FROM faces WHERE subject_id = ?", st);
+            FG_RETURN_IF_ERROR(st);
+            df.Bind(1, id);
+            if (sqlite3_step(df.get()) != SQLITE_DONE) return Error("delete");
+            Stmt ds(db_, "DELETE FROM subjects WHERE id = ?", st);
+            FG_RETURN_IF_ERROR(st);
+            ds.Bind(1, id);
+            if (sqlite3_step(ds.get()) != SQLITE_DONE) return Error("delete");
+            return Bump();
+        });
+        if (!s.ok()) return s;
+        // Erased rows may linger in free pages and the WAL; checkpoint so the WAL is truncated
+        // (secure_delete zeroes the freed pages).
+        sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+        return ids;
+    }
+
+    Result<ListPage> ListSubjects(const std::string& after, int limit) override {
+        std::lock_guard lock(mu_);
+        Status st;
+        Stmt q(db_,
+               "SELECT id, display_name, metadata, created_at, updated_at,"
+               " (SELECT count(*) FROM faces f WHERE f.subject_id = s.id)"
+               " FROM subjects s WHERE id > ? ORDER BY id LIMIT ?",
+               st);
+        FG_RETURN_IF_ERROR(st);
+        q.Bind(1, after);
+        q.Bind(2, std::int64_t(limit));
+        ListPage page;
+        int rc;
+        while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) page.subjects.push_back(ReadSubject(q));
+        if (rc != SQLITE_DONE) return Error("list subjects");
+        if (int(page.subjects.size()) == limit && limit > 0)
+            page.next_after = page.subjects.back().id;
+        return page;
+    }
+
+    Result<std::int64_t> CountSubjects() override {
+        std::lock_guard lock(mu_);
+        return QueryInt("SELECT count(*) FROM subjects");
+    }
+
+    Result<std::vector<std::int64_t>> AddTemplates(std::vector<TemplateRecord>& records,
+                                                   const std::optional<Subject>& create) override {
+        std::lock_guard lock(mu_);
+        std::vector<std::int64_t> ids;
+        Status s = InTransaction([&]() -> Status {
+            if (create && !SubjectExists(create->id)) FG_RETURN_IF_ERROR(InsertSubject(*create));
+            Status st;
+            Stmt ins(db_,
+                     "INSERT INTO faces(subject_id, model_id, dim, key_id, sealed, quality, "
+                     "source, created_at)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     st);
+            FG_RETURN_IF_ERROR(st);
+            std::string checked;
+            for (TemplateRecord& r : records) {
+                if (r.subject_id != checked) {
+                    FG_RETURN_IF_ERROR(RequireSubject(r.subject_id));
+                    checked = r.subject_id;
+                }
+                if (r.created_at == 0) r.created_at = NowSeconds();
+                ins.Bind(1, r.subject_id);
+                ins.Bind(2, r.model_id);
+                ins.Bind(3, std::int64_t(r.dim));
+                ins.Bind(4, r.key_id);
+                ins.Bind(5, r.sealed);
+                ins.Bind(6, double(r.quality));
+                ins.Bind(7, r.source);
+                ins.Bind(8, r.created_at);
+                if (sqlite3_step(ins.get()) != SQLITE_DONE) return Error("insert template");
+                ins.Reset();
+                r.face_id = sqlite3_last_insert_rowid(db_);
+                ids.push_back(r.face_id);
+            }
+            return Bump();
+        });
+        if (!s.ok()) {
+            for (TemplateRecord& r : records) r.face_id = 0;
+            return s;
+        }
+        return ids;
+    }
+
+    Result<std::string> RemoveTemplate(std::int64_t face_id) override {
+        std::lock_guard lock(mu_);
+        std::string subject;
+        Status s = InTransaction([&]() -> Status {
+            Status st;
+            Stmt q(db_, "SELECT subject_id FROM faces WHERE id = ?", st);
+            FG_RETURN_IF_ERROR(st);
+            q.Bind(1, face_id);
+            const int rc = sqlite3_step(q.get());
+            if (rc == SQLITE_DONE) return NotFound("no face " + std::to_string(face_id));
+            if (rc != SQLITE_ROW) return Error("remove face");
+            subject = q.Text(0);
+            Stmt d(db_, "DELETE FROM faces WHERE id = ?", st);
+            FG_RETURN_IF_ERROR(st);
+            d.Bind(1, face_id);
+            if (sqlite3_step(d.get()) != SQLITE_DONE) return Error("remove face");
+            return Bump();
+        });
+        if (!s.ok()) return s;
+        return subject;
+    }
+
+    Result<std::vector<TemplateRecord>> GetTemplates(const std::string& subject_id) override {
+        std::lock_guard lock(mu_);
+        std::vector<TemplateRecord> out;
+        FG_RETURN_IF_ERROR(Scan("WHERE subject_id = ?", subject_id, [&](const TemplateRecord& r) {
+            out.push_back(r);
+            return Status::Ok();
+        }));
+        return out;
+    }
+
+    Status ForEachTemplate(const std::function<Status(const TemplateRecord&)>& fn) override {
+        std::lock_guard lock(mu_);
+        return Scan("", "", fn);
+    }
+
+    Result<std::vector<FaceRef>> ListFaceRefs() override {
+        std::lock_guard lock(mu_);
+        Status st;
+        Stmt q(db_, "SELECT id, subject_id FROM faces ORDER BY id", st);
+        FG_RETURN_IF_ERROR(st);
+        std::vector<FaceRef> out;
+        int rc;
+        while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) out.push_back({q.Int(0), q.Text(1)});
+        if (rc != SQLITE_DONE) return Error("list faces");
+        return out;
+    }
+
+    Result<std::int64_t> CountTemplates() override {
+        std::lock_guard lock(mu_);
+        return QueryInt("SELECT count(*) FROM faces");
+    }
+
+    Status UpdateSealed(const std::vector<TemplateRecord>& records) override {
+        std::lock_guard lock(mu_);
+        return InTransaction([&]() -> Status {
+            Status st;
+            Stmt u(db_, "UPDATE faces SET sealed = ?, key_id = ? WHERE id = ?", st);
+            FG_RETURN_IF_ERROR(st);
+            for (const TemplateRecord& r : records) {
+                u.Bind(1, r.sealed);
+                u.Bind(2, r.key_id);
+                u.Bind(3, r.face_id);
+                if (sqlite3_step(u.get()) != SQLITE_DONE) return Error("update template");
+                u.Reset();
+            }
+            return Bump();
+        });
+    }
+
+    Result<std::optional<std::string>> GetSetting(const std::string& key) override {
+        std::lock_guard lock(mu_);
+        Status st;
+        Stmt q(db_, "SELECT value FROM settings WHERE key = ?", st);
+        FG_RETURN_IF_ERROR(st);
+        q.Bind(1, key);
+        const int rc = sqlite3_step(q.get());
+        if (rc == SQLITE_DONE) return std::optional<std::string>();
+        if (rc != SQLITE_ROW) return Error("get setting");
+        return std::optional<std::string>(q.Text(0));
+    }
+
+    Status PutSetting(const std::string& key, const std::string& value) override {
+        std::lock_guard lock(mu_);
+        return InTransaction([&]() -> Status {
+            Status st;
+            Stmt q(db_,
+                   "INSERT INTO settings(key, value) VALUES (?, ?)"
+                   " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                   st);
+            FG_RETURN_IF_ERROR(st);
+            q.Bind(1, key);
+            q.Bind(2, value);
+            if (sqlite3_step(q.get()) != SQLITE_DONE) return Error("put setting");
+            return Bump();
+        });
+    }
+
+  private:
+    Status Error(const std::string& what) const {
+        const int code = sqlite3_extended_errcode(db_);
+        std::string msg = what + " in " + path_ + ": " + sqlite3_errmsg(db_);
+        if ((code & 0xff) == SQLITE_IOERR && OutOfSpace()) {
+            return ResourceExhausted(
+                msg + " (no space left for the database; nothing of this change was written)");
+        }
+        switch (code & 0xff) {
+            case SQLITE_FULL:
+                return ResourceExhausted(msg + " (disk full; nothing of this change was written)");
+            case SQLITE_CORRUPT:
+            case SQLITE_NOTADB:
+                return DataLoss(msg + " (the database file is damaged)");
+            case SQLITE_CONSTRAINT:
+                return AlreadyExists(msg);
+            case SQLITE_BUSY:
+            case SQLITE_LOCKED:
+            case SQLITE_IOERR:
+            case SQLITE_CANTOPEN:
+            case SQLITE_READONLY:
+                return Unavailable(msg);
+            default:
+                return Internal(msg);
+        }
+    }
+
+    // SQLite reports ENOSPC/EFBIG on a WAL append as a generic I/O error whose errno is not
+    // reliably kept, so look at the file system and the file-size limit directly.
+    bool OutOfSpace() const {
+        std::error_code ec;
+        const auto dir = std::filesystem::absolute(path_, ec).parent_path();
+        struct statvfs vfs {};
+        if (::statvfs(dir.c_str(), &vfs) == 0 &&
+            std::uint64_t(vfs.f_bavail) * vfs.f_frsize < (16u << 20))
+            return true;
+        rlimit lim{};
+        if (::getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
+            std::uintmax_t biggest = std::filesystem::file_size(path_, ec);
+            if (ec) biggest = 0;
+            const std::uintmax_t wal = std::filesystem::file_size(path_ + "-wal", ec);
+            if (!ec) biggest = std::max(biggest, wal);
+            if (biggest + (1u << 20) >= lim.rlim_cur) return true;
+        }
+        return false;
+    }
+
+    Status Exec(const char* sql) {
+        char* err = nullptr;
+        if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+            std::string m = err ? err : "unknown error";
+            sqlite3_free(err);
+            Status s = Error(std::string("sqlite: ") + m);
+            return s;
+        }
+        return Status::Ok();
+    }
+
+    Result<std::int64_t> QueryInt(const char* sql) {
+        Status st;
+        Stmt q(db_, sql, st);
+        FG_RETURN_IF_ERROR(st);
+        if (sqlite3_step(q.get()) != SQLITE_ROW) return Error("query");
+        return q.Int(0);
+    }
+
+    Status Migrate() {
+        FG_ASSIGN_OR_RETURN(std::int64_t version, QueryInt("PRAGMA user_version"));
+        if (version > kSchemaVersion) {
+            return FailedPrecondition(path_ + " has schema version " + std::to_string(version) +
+                                      ", newer than this facegate understands (" +
+                                      std::to_string(kSchemaVersion) + "); upgrade facegate");
+        }
+        for (std::int64_t v = version; v < kSchemaVersion; ++v) {
+            FG_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+            Status s = Exec(kMigrations[v]);
+            if (s.ok()) s = Exec(("PRAGMA user_version = " + std::to_string(v + 1)).c_str());
+            if (s.ok()) s = Exec("COMMIT");
+            if (!s.ok()) {
+                Exec("ROLLBACK").ok();
+                return s.WithContext("schema migration " + std::to_string(v) + " -> " +
+                                     std::to_string(v + 1));
+            }
+        }
+        // Freed pages of erased templates are overwritten, not left readable in the file.
+        return Exec("PRAGMA secure_delete=ON");
+    }
+
+    Status QuickCheck() {
+        Status st;
+        Stmt q(db_, "PRAGMA quick_check(1)", st);
+        FG_RETURN_IF_ERROR(st);
+        if (sqlite3_step(q.get()) != SQLITE_ROW) return Error("integrity check");
+        const std::string r = q.Text(0);
+        if (r != "ok") return DataLoss(path_ + " failed its integrity check: " + r);
+        return Status::Ok();
+    }
+
+    template <typename Fn>
+    Status InTransaction(Fn&& fn) {
+        FG_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+        Status s = fn();
+        if (s.ok()) s = Exec("COMMIT");
+        if (!s.ok()) Exec("ROLLBACK").ok();
+        return s;
+    }
+
+    Status Bump() { return Exec("UPDATE meta SET value = value + 1 WHERE key = 'generation'"); }
+
+    bool SubjectExists(const std::string& id) {
+        Status st;
+        Stmt q(db_, "SELECT 1 FROM subjects WHERE id = ?", st);
+        if (!st.ok()) return false;
+        q.Bind(1, id);
+        return sqlite3_step(q.get()) == SQLITE_ROW;
+    }
+
+    Status RequireSubject(const std::string& id) {
+        return SubjectExists(id) ? Status::Ok() : NotFound("no subject '" + id + "'");
+    }
+
+    Status InsertSubject(const Subject& s) {
+        Status st;
+        Stmt q(db_,
+               "INSERT INTO subjects(id, display_name, metadata, created_at, updated_at) VALUES "
+               "(?, ?, ?, ?, ?)",
+               st);
+        FG_RETURN_IF_ERROR(st);
+        const std::int64_t now = NowSeconds();
+        q.Bind(1, s.id);
+        q.Bind(2, s.display_name.empty() ? s.id : s.display_name);
+        q.Bind(3, s.metadata.empty() ? std::string("{}") : s.metadata);
+        q.Bind(4, s.created_at ? s.created_at : now);
+        q.Bind(5, s.updated_at ? s.updated_at : now);
+        if (sqlite3_step(q.get()) != SQLITE_DONE) {
+            if ((sqlite3_extended_errcode(db_) & 0xff) == SQLITE_CONSTRAINT) {
+                return AlreadyExists("subject '" + s.id + "' already exists");
+            }
+            return Error("create subject");
+        }
+        return Bump();
+    }
+
+    Status UpdateOne(const char* sql, const std::string& value, const std::string& id) {
+        Status st;
+        Stmt q(db_, sql, st);
+        FG_RETURN_IF_ERROR(st);
+        q.Bind(1, value);
+        q.Bind(2, NowSeconds());
+        q.Bind(3, id);
+        if (sqlite3_step(q.get()) != SQLITE_DONE) return Error("update subject");
+        if (sqlite3_changes(db_) == 0) return NotFound("no subject '" + id + "'");
+        return Bump();
+    }
+
+    static Subject ReadSubject(const Stmt& q) {
+        return Subject{q.Text(0), q.Text(1), q.Text(2), q.Int(3), q.Int(4), q.Int(5)};
+    }
+
+    Status Scan(const std::string& where, const std::string& arg,
+                const std::function<Status(const TemplateRecord&)>& fn) {
+        Status st;
+        const std::string sql =
+            "SELECT id, subject_id, model_id, dim, key_id, sealed, quality, source, created_at "
+            "FROM faces " +
+            where + " ORDER BY id";
+        Stmt q(db_, sql.c_str(), st);
+        FG_RETURN_IF_ERROR(st);
+        if (!where.empty()) q.Bind(1, arg);
+        int rc;
+        TemplateRecord r;
+        while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
+            r.face_id = q.Int(0);
+            r.subject_id = q.Text(1);
+            r.model_id = q.Text(2);
+            r.dim = int(q.Int(3));
+            r.key_id = q.Text(4);
+            r.sealed = q.Blob(5);
+            r.quality = float(q.Real(6));
+            r.source = q.Text(7);
+            r.created_at = q.Int(8);
+            FG_RETURN_IF_ERROR(fn(r));
+        }
+        if (rc != SQLITE_DONE) return Error("read templates");
+        return Status::Ok();
+    }
+
+    std::string path_;
+    sqlite3* db_ = nullptr;
+    std::recursive_mutex mu_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
+    std::error_code ec;
+    const auto parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+        return NotFound("directory of the gallery database does not exist: " + parent.string());
+    }
+    auto store = std::make_unique<SqliteStore>(path);
+    FG_RETURN_IF_ERROR(store->Open());
+    return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<std::unique_ptr<Store>> OpenStore(const std::string& location) {
+    if (location.rfind("postgresql://", 0) == 0 || location.rfind("postgres://", 0) == 0) {
+        return OpenPostgresStore(location);
+    }
+    if (location.empty()) return InvalidArgument("empty gallery location (--db)");
+    return OpenSqliteStore(location);
+}
+
+}  // namespace fg::gallery
