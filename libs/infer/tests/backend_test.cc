@@ -23,7 +23,7 @@ namespace {
 using fg::testing::ModelPath;
 
 std::shared_ptr<Backend> OpenCv() {
-    auto b = MakeBackend({});
+    auto b = MakeBackend({.name = "opencv"});
     EXPECT_TRUE(b.ok()) << b.status().ToString();
     return b.ok() ? *b : nullptr;
 }

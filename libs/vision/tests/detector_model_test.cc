@@ -209,9 +209,10 @@ TEST_P(DetectorModelTest, CoordinatesFollowScaleAndPlacement) {
     EXPECT_EQ(h.size(), 3u);
     EXPECT_EQ(t.size(), 3u);
     EXPECT_EQ(c.size(), 3u);
-    // Measured (all packs): at most 2.2% (x0.5), 0.6% (x2), 6.4% (canvas) of the face side.
-    EXPECT_LT(WorstCornerError(base, h, 0.5f, 0, 0), 0.06f);
-    EXPECT_LT(WorstCornerError(base, t, 2.0f, 0, 0), 0.03f);
+    // Detection runs at native size (no upscaling), so each scale shows the model different
+    // detail. Measured (all packs): at most 6.1% (x0.5), 4.6% (x2), 6.4% (canvas) of the face side.
+    EXPECT_LT(WorstCornerError(base, h, 0.5f, 0, 0), 0.08f);
+    EXPECT_LT(WorstCornerError(base, t, 2.0f, 0, 0), 0.06f);
     EXPECT_LT(WorstCornerError(base, c, 1.0f, 70, 40), 0.10f);
 }
 
