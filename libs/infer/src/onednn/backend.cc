@@ -18,8 +18,12 @@
 #include "fg/infer/onnx_graph.h"
 #include "graph.h"
 #include "lower.h"
+#include "session_checks.h"
 
 namespace fg::infer::onednn {
+using detail::CheckInputs;
+using detail::ShapeString;
+
 namespace {
 
 using Shapes = std::vector<std::vector<std::int64_t>>;
@@ -34,7 +38,6 @@ class OneDnnSession final : public Session {
     Status Run(std::span<const TensorView> inputs, std::vector<TensorView>& outputs) override;
 
   private:
-    Status CheckInput(std::size_t index, const TensorView& t) const;
 
     std::shared_ptr<const OneDnnModel> model_;
     dnnl::stream stream_;   // one per session: sessions run on their own threads
@@ -85,53 +88,13 @@ class OneDnnModel final : public Model, public std::enable_shared_from_this<OneD
     mutable std::map<Shapes, std::shared_ptr<const Plan>> plans_;
 };
 
-std::string ShapeString(const std::vector<std::int64_t>& shape) {
-    std::string s = "[";
-    for (std::size_t i = 0; i < shape.size(); ++i) {
-        if (i) s += ",";
-        s += shape[i] < 0 ? std::string("?") : std::to_string(shape[i]);
-    }
-    return s + "]";
-}
-
-Status OneDnnSession::CheckInput(std::size_t index, const TensorView& t) const {
-    const ModelInfo& info = model_->info();
-    const std::string& name = info.input_names[index];
-    const auto& declared = info.input_shapes[index];
-    auto fail = [&](const std::string& why) {
-        return InvalidArgument("model '" + info.id + "' input '" + name + "': " + why + " (got " +
-                               ShapeString(t.shape) + ", expected " + ShapeString(declared) + ")");
-    };
-    if (t.data == nullptr) return fail("null data");
-    if (t.shape.empty()) return fail("empty shape");
-    for (auto d : t.shape) {
-        if (d <= 0 || d > std::numeric_limits<int>::max()) return fail("dims must be positive");
-    }
-    if (!declared.empty()) {
-        if (t.shape.size() != declared.size()) return fail("wrong rank");
-        for (std::size_t i = 1; i < declared.size(); ++i) {
-            if (declared[i] > 0 && declared[i] != t.shape[i]) return fail("wrong shape");
-        }
-    }
-    if (info.max_batch > 0 && t.shape[0] > info.max_batch) {
-        return fail("batch " + std::to_string(t.shape[0]) + " exceeds max_batch " +
-                    std::to_string(info.max_batch) + "; run one item at a time");
-    }
-    return Status::Ok();
-}
-
 Status OneDnnSession::Run(std::span<const TensorView> inputs, std::vector<TensorView>& outputs) {
     const ModelInfo& info = model_->info();
     outputs.clear();
-    if (inputs.size() != info.input_names.size()) {
-        return InvalidArgument("model '" + info.id + "' takes " +
-                               std::to_string(info.input_names.size()) + " input(s), got " +
-                               std::to_string(inputs.size()));
-    }
+    FG_RETURN_IF_ERROR(CheckInputs(info, inputs));
     Shapes shapes;
     std::vector<const float*> ptrs;
     for (std::size_t i = 0; i < inputs.size(); ++i) {
-        FG_RETURN_IF_ERROR(CheckInput(i, inputs[i]));
         shapes.push_back(inputs[i].shape);
         ptrs.push_back(inputs[i].data);
     }
