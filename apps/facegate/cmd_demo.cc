@@ -31,13 +31,11 @@ int RunDemo(const DemoArgs& args) {
     if (!std::filesystem::is_directory(root, ec)) {
         return Fail(NotFound(root.string() + " is not a folder (install Debian's libdlib19.1, or pass --root)"));
     }
-    auto cfg = args.engine.ToConfig(true);
-    if (!cfg.ok()) return Fail(cfg.status());
-    auto engine = vision::Engine::Create(*cfg);
-    if (!engine.ok()) return Fail(engine.status());
-    auto worker = (*engine)->CreateWorker();
-    if (!worker.ok()) return Fail(worker.status());
-    const float threshold = args.threshold >= 0 ? args.threshold : vision::DefaultVerifyThreshold((*engine)->pack());
+    auto ew = MakeEngineWorker(args.engine, true);
+    if (!ew.ok()) return Fail(ew.status());
+    const auto& engine = ew->engine;
+    auto& worker = ew->worker;
+    const float threshold = args.threshold >= 0 ? args.threshold : vision::DefaultVerifyThreshold(engine->pack());
 
     struct Person {
         std::string name;
@@ -57,7 +55,7 @@ int RunDemo(const DemoArgs& args) {
 
     auto embed = [&](const std::filesystem::path& path) -> Result<vision::Embedding> {
         FG_ASSIGN_OR_RETURN(cv::Mat img, LoadImage(path));
-        FG_ASSIGN_OR_RETURN(auto faces, (*worker)->Analyze(img, {.embed = true, .keep_aligned = false, .max_faces = 1}));
+        FG_ASSIGN_OR_RETURN(auto faces, worker->Analyze(img, {.embed = true, .keep_aligned = false, .max_faces = 1}));
         if (faces.empty()) return NotFound("no face in " + path.string());
         return std::move(*faces.front().embedding);
     };

@@ -125,9 +125,8 @@ Result<vision::Embedding> ProbeFromArgs(const GalleryArgs& a, const Gallery& g) 
         return vision::Embedding{model, std::move(v.front())};
     }
     if (a.images.size() != 1) return InvalidArgument("give one --image or --embedding-file");
-    FG_ASSIGN_OR_RETURN(auto cfg, a.engine.ToConfig(true));
-    FG_ASSIGN_OR_RETURN(auto engine, vision::Engine::Create(cfg));
-    FG_ASSIGN_OR_RETURN(auto worker, engine->CreateWorker());
+    FG_ASSIGN_OR_RETURN(auto ew, MakeEngineWorker(a.engine, true));
+    auto& worker = ew.worker;
     FG_ASSIGN_OR_RETURN(cv::Mat img, LoadImage(a.images[0]));
     FG_ASSIGN_OR_RETURN(
         auto faces, worker->Analyze(img, {.embed = true, .keep_aligned = false, .max_faces = 1}));
@@ -175,18 +174,16 @@ int RunEnroll(const GalleryArgs& a) {
         for (auto& e : v)
             faces.push_back({std::move(e), -1.f, "embedding-file:" + a.embedding_file});
     } else {
-        auto cfg = a.engine.ToConfig(true);
-        if (!cfg.ok()) return Fail(cfg.status());
-        auto engine = vision::Engine::Create(*cfg);
-        if (!engine.ok()) return Fail(engine.status());
-        auto worker = (*engine)->CreateWorker();
-        if (!worker.ok()) return Fail(worker.status());
-        model = (*engine)->embedder_info()->model_id;
+        auto ew = MakeEngineWorker(a.engine, true);
+        if (!ew.ok()) return Fail(ew.status());
+        const auto& engine = ew->engine;
+        auto& worker = ew->worker;
+        model = engine->embedder_info()->model_id;
         for (const std::string& path : a.images) {
             auto img = LoadImage(path);
             if (!img.ok()) return Fail(img.status().WithContext(path));
             auto found =
-                (*worker)->Analyze(*img, {.embed = true, .keep_aligned = false, .max_faces = 1});
+                worker->Analyze(*img, {.embed = true, .keep_aligned = false, .max_faces = 1});
             if (!found.ok()) return Fail(found.status().WithContext(path));
             gallery::GateDecision d = gallery::CheckEnrollmentFaces(*found);
             int pick = PickMainFace(*found);
@@ -412,12 +409,10 @@ int RunCalibrate(const GalleryArgs& a) {
     std::error_code ec;
     if (!std::filesystem::is_directory(a.root, ec))
         return Fail(NotFound(a.root + " is not a folder"));
-    auto cfg = a.engine.ToConfig(true);
-    if (!cfg.ok()) return Fail(cfg.status());
-    auto engine = vision::Engine::Create(*cfg);
-    if (!engine.ok()) return Fail(engine.status());
-    auto worker = (*engine)->CreateWorker();
-    if (!worker.ok()) return Fail(worker.status());
+    auto ew = MakeEngineWorker(a.engine, true);
+    if (!ew.ok()) return Fail(ew.status());
+    const auto& engine = ew->engine;
+    auto& worker = ew->worker;
     // One embedding per photo (its main face), labelled by the folder name.
     std::vector<std::pair<std::string, std::vector<float>>> items;
     int skipped = 0;
@@ -438,7 +433,7 @@ int RunCalibrate(const GalleryArgs& a) {
                 continue;
             }
             auto faces =
-                (*worker)->Analyze(*img, {.embed = true, .keep_aligned = false, .max_faces = 1});
+                worker->Analyze(*img, {.embed = true, .keep_aligned = false, .max_faces = 1});
             const int m = faces.ok() ? PickMainFace(*faces) : -1;
             if (m < 0 || !(*faces)[size_t(m)].embedding) {
                 ++skipped;
@@ -471,7 +466,7 @@ int RunCalibrate(const GalleryArgs& a) {
                           {"resolvable", p.resolvable},
                           {"far_growth", growth}});
     }
-    nlohmann::json out{{"model_id", (*engine)->embedder_info()->model_id},
+    nlohmann::json out{{"model_id", engine->embedder_info()->model_id},
                        {"people", people.size()},
                        {"photos", items.size()},
                        {"skipped_photos", skipped},

@@ -48,19 +48,17 @@ std::string DrawPath(const std::string& base, size_t index, size_t count) {
 
 /// detect and embed share this: analyse every image, print JSON or a summary.
 int RunAnalyze(const ImageArgs& args, bool embed) {
-    auto cfg = args.engine.ToConfig(embed);
-    if (!cfg.ok()) return Fail(cfg.status());
-    auto engine = vision::Engine::Create(*cfg);
-    if (!engine.ok()) return Fail(engine.status());
-    auto worker = (*engine)->CreateWorker();
-    if (!worker.ok()) return Fail(worker.status());
+    auto ew = MakeEngineWorker(args.engine, embed);
+    if (!ew.ok()) return Fail(ew.status());
+    const auto& engine = ew->engine;
+    auto& worker = ew->worker;
 
     nlohmann::json out;
-    out["pack"] = (*engine)->pack().name;
-    out["detector"] = (*engine)->detector_info().id;
+    out["pack"] = engine->pack().name;
+    out["detector"] = engine->detector_info().id;
     if (embed) {
-        out["model_id"] = (*engine)->embedder_info()->model_id;
-        out["dim"] = (*engine)->embedder_info()->dim;
+        out["model_id"] = engine->embedder_info()->model_id;
+        out["dim"] = engine->embedder_info()->dim;
     }
     out["images"] = nlohmann::json::array();
     int failures = 0;
@@ -79,7 +77,7 @@ int RunAnalyze(const ImageArgs& args, bool embed) {
         item["height"] = img->rows;
         vision::AnalyzeOptions opts{.embed = embed, .keep_aligned = false,
                                     .max_faces = (embed && !args.all_faces) ? 1 : 0};
-        auto faces = (*worker)->Analyze(*img, opts);
+        auto faces = worker->Analyze(*img, opts);
         if (!faces.ok()) {
             ++failures;
             item["error"] = faces.status().ToString();
@@ -128,24 +126,22 @@ int RunAnalyze(const ImageArgs& args, bool embed) {
 }
 
 int RunCompare(const ImageArgs& args) {
-    auto cfg = args.engine.ToConfig(true);
-    if (!cfg.ok()) return Fail(cfg.status());
-    auto engine = vision::Engine::Create(*cfg);
-    if (!engine.ok()) return Fail(engine.status());
-    auto worker = (*engine)->CreateWorker();
-    if (!worker.ok()) return Fail(worker.status());
+    auto ew = MakeEngineWorker(args.engine, true);
+    if (!ew.ok()) return Fail(ew.status());
+    const auto& engine = ew->engine;
+    auto& worker = ew->worker;
 
     std::vector<vision::Face> picked;
     for (const std::string& path : args.images) {
         auto img = LoadImage(path);
         if (!img.ok()) return Fail(img.status().WithContext(path));
-        auto faces = (*worker)->Analyze(*img, {.embed = true, .keep_aligned = false, .max_faces = 1});
+        auto faces = worker->Analyze(*img, {.embed = true, .keep_aligned = false, .max_faces = 1});
         if (!faces.ok()) return Fail(faces.status().WithContext(path));
         if (faces->empty()) return Fail(NotFound("no face found in " + path));
         picked.push_back(std::move(faces->front()));
     }
     const float score = vision::CosineSimilarity(*picked[0].embedding, *picked[1].embedding);
-    const float threshold = args.threshold >= 0 ? args.threshold : vision::DefaultVerifyThreshold((*engine)->pack());
+    const float threshold = args.threshold >= 0 ? args.threshold : vision::DefaultVerifyThreshold(engine->pack());
     const bool same = score >= threshold;
     if (args.json) {
         PrintJson({{"a", args.images[0]},

@@ -47,6 +47,14 @@ Result<vision::EngineConfig> EngineOptions::ToConfig(bool load_embedder) const {
     return c;
 }
 
+Result<EngineAndWorker> MakeEngineWorker(const EngineOptions& options, bool load_embedder) {
+    FG_ASSIGN_OR_RETURN(vision::EngineConfig cfg, options.ToConfig(load_embedder));
+    EngineAndWorker ew;
+    FG_ASSIGN_OR_RETURN(ew.engine, vision::Engine::Create(cfg));
+    FG_ASSIGN_OR_RETURN(ew.worker, ew.engine->CreateWorker());
+    return ew;
+}
+
 int Fail(const Status& status) {
     std::cerr << "error: " << status.ToString() << "\n";
     return kExitError;

@@ -38,6 +38,13 @@ struct EngineOptions {
     Result<vision::EngineConfig> ToConfig(bool load_embedder = true) const;
 };
 
+/// An engine and one worker for the single-threaded commands.
+struct EngineAndWorker {
+    std::shared_ptr<vision::Engine> engine;
+    std::unique_ptr<vision::Worker> worker;
+};
+Result<EngineAndWorker> MakeEngineWorker(const EngineOptions& options, bool load_embedder = true);
+
 /// The command to run after parsing; returns the process exit code.
 using Action = std::function<int()>;
 
