@@ -52,7 +52,8 @@ std::shared_ptr<fg::vision::Engine> GetEngine(const std::string& pack) {
     static std::map<std::string, std::shared_ptr<fg::vision::Engine>> engines;
     auto& e = engines[pack];
     if (!e) {
-        auto r = fg::vision::Engine::Create({.pack = pack});
+        // OpenCV backend: the plain forwards below are OpenCV DNN, so the overhead stays comparable.
+        auto r = fg::vision::Engine::Create({.pack = pack, .backend = {.name = "opencv"}});
         if (!r.ok()) return nullptr;
         e = *r;
     }
@@ -88,7 +89,8 @@ void BM_Align(benchmark::State& state) {
 void BM_Embed(benchmark::State& state, bool flip) {
     SetThreads(state);
     const int batch = static_cast<int>(state.range(1));
-    auto engine = fg::vision::Engine::Create({.pack = "default", .embedder = {.flip_fusion = flip, .max_batch = 8}});
+    auto engine = fg::vision::Engine::Create(
+        {.pack = "default", .backend = {.name = "opencv"}, .embedder = {.flip_fusion = flip, .max_batch = 8}});
     if (!engine.ok()) return state.SkipWithError("pack not installed");
     auto worker = (*engine)->CreateWorker();
     auto dets = (*worker)->Detect(Frame());
