@@ -188,31 +188,9 @@ class OpenCvBackend final : public Backend {
 Result<std::shared_ptr<const Model>> OpenCvBackend::Load(const ModelSpec& spec) const {
     const std::filesystem::path& path = spec.path;
     const std::string label = "model '" + spec.id + "'";
-    std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) {
-        return NotFound(label + ": model file not found: " + path.string());
-    }
-    auto bytes_or = ReadFileBytes(path);
-    if (!bytes_or.ok()) return bytes_or.status().WithContext(label);
-    std::string bytes = std::move(bytes_or).value();
-    FG_ASSIGN_OR_RETURN(std::string actual, Sha256Bytes(bytes));
-    if (!spec.sha256.empty()) {
-        std::string expected = spec.sha256;
-        std::transform(expected.begin(), expected.end(), expected.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        if (expected != actual) {
-            return DataLoss("sha256 mismatch for " + path.string() + ": expected " + expected +
-                            ", got " + actual);
-        }
-    }
-    if (auto s = SummarizeOnnx(bytes); !s.ok()) {
-        return InvalidArgument(label + ": " + path.string() + ": " + s.status().message());
-    }
-    if (!spec.input_shape.empty()) {
-        auto fixed = FixOnnxInputShape(bytes, spec.input_shape, 0);
-        if (!fixed.ok()) return fixed.status().WithContext(label + " (" + path.string() + ")");
-        bytes = std::move(fixed).value();
-    }
+    FG_ASSIGN_OR_RETURN(VerifiedOnnx verified, ReadVerifiedOnnx(spec));
+    std::string bytes = std::move(verified.bytes);
+    const std::string actual = verified.sha256;
 
     ModelInfo info;
     info.id = spec.id;

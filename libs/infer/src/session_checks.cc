@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "session_checks.h"
 
+#include <algorithm>
+#include <cctype>
 #include <limits>
+
+#include "fg/infer/onnx_graph.h"
+#include "sha256.h"
 
 namespace fg::infer::detail {
 
@@ -40,6 +45,39 @@ Status CheckInput(const ModelInfo& info, std::size_t index, const TensorView& t)
     return Status::Ok();
 }
 }  // namespace
+
+Result<VerifiedOnnx> ReadVerifiedOnnx(const ModelSpec& spec) {
+    const std::filesystem::path& path = spec.path;
+    const std::string label = "model '" + spec.id + "'";
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+        return NotFound(label + ": model file not found: " + path.string());
+    }
+    auto bytes_or = ReadFileBytes(path);
+    if (!bytes_or.ok()) return bytes_or.status().WithContext(label);
+    VerifiedOnnx out;
+    out.bytes = std::move(bytes_or).value();
+    FG_ASSIGN_OR_RETURN(out.sha256, Sha256Bytes(out.bytes));
+    if (!spec.sha256.empty()) {
+        std::string expected = spec.sha256;
+        std::transform(expected.begin(), expected.end(), expected.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (expected != out.sha256) {
+            return DataLoss("sha256 mismatch for " + path.string() + ": expected " + expected +
+                            ", got " + out.sha256);
+        }
+    }
+    // SummarizeOnnx validates topology and weight sizes before anything indexes into them.
+    if (auto s = SummarizeOnnx(out.bytes); !s.ok()) {
+        return InvalidArgument(label + ": " + path.string() + ": " + s.status().message());
+    }
+    if (!spec.input_shape.empty()) {
+        auto fixed = FixOnnxInputShape(out.bytes, spec.input_shape, 0);
+        if (!fixed.ok()) return fixed.status().WithContext(label + " (" + path.string() + ")");
+        out.bytes = std::move(fixed).value();
+    }
+    return out;
+}
 
 Status CheckInputs(const ModelInfo& info, std::span<const TensorView> inputs) {
     if (inputs.size() != info.input_names.size()) {
