@@ -54,6 +54,8 @@ void RegisterEvalCommands(CLI::App& app, Action& action);    // eval pairs
 void RegisterDemoCommand(CLI::App& app, Action& action);     // demo
 void RegisterGalleryCommands(CLI::App& app, Action& action); // gallery ..., bench gallery
 void RegisterBenchCommands(CLI::App& app, Action& action);   // bench models
+void RegisterStreamCommands(CLI::App& app, Action& action);  // run, bench stream
+void RegisterLivenessCommands(CLI::App& app, Action& action);// liveness
 
 /// Prints `error: <message>` to stderr and returns kExitError.
 int Fail(const Status& status);

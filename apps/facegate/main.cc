@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
     fg::cli::RegisterDemoCommand(app, action);
     fg::cli::RegisterBenchCommands(app, action);
     fg::cli::RegisterGalleryCommands(app, action);   // after bench: adds `bench gallery`
+    fg::cli::RegisterStreamCommands(app, action);    // after bench: adds `bench stream`
+    fg::cli::RegisterLivenessCommands(app, action);
 
     try {
         app.parse(argc, argv);
