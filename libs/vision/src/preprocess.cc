@@ -41,8 +41,22 @@ LetterboxInfo ToTensor(const cv::Mat& bgr, const infer::InputFormat& fmt, float*
         // Bilinear, as in the models' reference pipelines; but below half size it skips pixels
         // and aliases (a 12 MP photo into 320x240), where area averaging is the right filter.
         const bool shrink_much = 2 * new_w < bgr.cols || 2 * new_h < bgr.rows;
-        cv::resize(bgr, resized, cv::Size(new_w, new_h), 0, 0,
+        if (shrink_much) {
+            // OpenCV 4.6 vectorises INTER_AREA only for an exact 2x shrink; its generic path
+            // made the 1280x720 -> 320x180 resize cost 17% of the detector's forward pass.
+            // Halving while at least 2x remains gives the same box average (up to rounding
+            // of the intermediate pixels) at a fraction of the cost.
+            while (resized.cols >= 4 * new_w && resized.rows >= 4 * new_h) {
+                cv::Mat half;
+                cv::resize(resized, half, cv::Size(resized.cols / 2, resized.rows / 2), 0, 0,
+                           cv::INTER_AREA);
+                resized = half;
+            }
+        }
+        cv::Mat out;
+        cv::resize(resized, out, cv::Size(new_w, new_h), 0, 0,
                    shrink_much ? cv::INTER_AREA : cv::INTER_LINEAR);
+        resized = out;
     }
 
     // Source channel feeding each tensor plane.
