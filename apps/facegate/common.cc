@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "common.h"
 
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
+
+#include "fg/gallery/crypto.h"
+#include "fg/gallery/gallery.h"
+#include "fg/infer/model_pack.h"
 
 namespace fg::cli {
 
@@ -53,6 +59,51 @@ Result<EngineAndWorker> MakeEngineWorker(const EngineOptions& options, bool load
     FG_ASSIGN_OR_RETURN(ew.engine, vision::Engine::Create(cfg));
     FG_ASSIGN_OR_RETURN(ew.worker, ew.engine->CreateWorker());
     return ew;
+}
+
+namespace {
+
+std::filesystem::path DefaultKeyPath() {
+    const char* xdg = std::getenv("XDG_CONFIG_HOME");
+    const char* home = std::getenv("HOME");
+    std::filesystem::path base = xdg && *xdg     ? std::filesystem::path(xdg)
+                                 : home && *home ? std::filesystem::path(home) / ".config"
+                                                 : std::filesystem::path(".");
+    return base / "facegate" / "gallery.key";
+}
+
+Result<std::shared_ptr<const gallery::KeyRing>> ResolveKeys(const GalleryLocation& where) {
+    Result<gallery::TemplateKey> key = NotFound("");
+    if (!where.key_file.empty()) {
+        key = gallery::LoadKeyFile(where.key_file);
+    } else if (const char* v = std::getenv(where.key_env.c_str()); v && *v) {
+        key = gallery::LoadKeyEnv(where.key_env);
+    } else {
+        const auto path = DefaultKeyPath();
+        std::error_code ec;
+        if (std::filesystem::exists(path, ec)) {
+            key = gallery::LoadKeyFile(path);
+        } else {
+            key = gallery::CreateKeyFile(path);
+            if (key.ok()) {
+                std::cerr << "note: created the gallery key " << path.string() << " (keep it safe)\n";
+            }
+        }
+    }
+    if (!key.ok()) return key.status();
+    return std::shared_ptr<const gallery::KeyRing>(
+        std::make_shared<gallery::KeyRing>(std::move(*key)));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<gallery::Gallery>> OpenGalleryAt(const GalleryLocation& where,
+                                                        const EngineOptions& engine) {
+    FG_ASSIGN_OR_RETURN(auto keys, ResolveKeys(where));
+    gallery::GalleryOptions o{.location = where.db, .keys = keys, .index = {}, .snapshot_path = {}};
+    auto pack = infer::ResolvePack(engine.embedder_pack.empty() ? engine.pack : engine.embedder_pack);
+    if (pack.ok()) o.default_threshold = vision::DefaultVerifyThreshold(*pack);
+    return gallery::Gallery::Open(o);
 }
 
 int Fail(const Status& status) {

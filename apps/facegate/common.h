@@ -12,6 +12,10 @@
 #include "fg/base/status.h"
 #include "fg/vision/engine.h"
 
+namespace fg::gallery {
+class Gallery;
+}  // namespace fg::gallery
+
 namespace fg::cli {
 
 /// Exit codes of every subcommand.
@@ -59,6 +63,18 @@ void RegisterLivenessCommands(CLI::App& app, Action& action);// liveness
 
 /// Prints `error: <message>` to stderr and returns kExitError.
 int Fail(const Status& status);
+
+/// Where a gallery is and how its key is found.
+struct GalleryLocation {
+    std::string db;                          ///< SQLite path or postgresql:// URL
+    std::string key_file;                    ///< "" = $key_env, else the per-user key file
+    std::string key_env = "FG_GALLERY_KEY";
+};
+/// Opens (creating on first use) a gallery. The key: --key-file, else $FG_GALLERY_KEY (hex),
+/// else the per-user key file, created (0600) on first use. A new gallery takes the embedder
+/// pack's verify_threshold.
+Result<std::unique_ptr<gallery::Gallery>> OpenGalleryAt(const GalleryLocation& where,
+                                                        const EngineOptions& engine);
 
 /// Prints JSON (pretty when `pretty`) to stdout.
 void PrintJson(const nlohmann::json& j, bool pretty = true);

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: Apache-2.0
+// The stream pipeline: sources -> motion gate -> detect (every N frames) -> track -> per-track
+// best-shot selection -> batched embedding -> quality-weighted fusion -> gallery decision ->
+// events. One processing thread per stream; one shared embedding thread batches across streams.
+//
+//   auto p = fg::pipeline::Pipeline::Create(config, engine, gallery, sink);
+//   (*p)->Start();  ...  (*p)->Stop();   // ends open tracks and flushes the sink
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "fg/base/status.h"
+#include "fg/events/sink.h"
+#include "fg/pipeline/track_recognition.h"
+#include "fg/stream/motion_gate.h"
+#include "fg/stream/source.h"
+#include "fg/track/tracker.h"
+#include "fg/vision/engine.h"
+
+namespace fg::gallery {
+class Gallery;
+}
+
+namespace fg::pipeline {
+
+struct StreamSpec {
+    stream::SourceConfig source;  ///< source.id names the stream in events
+    bool motion_gate = true;
+    stream::MotionGateConfig motion;
+};
+
+enum class PipelineMode {
+    kDefault,  ///< gate, track, embed only the best faces of each track
+    kNaive,    ///< detect and embed every face of every frame (the baseline we beat)
+};
+
+struct PipelineConfig {
+    std::vector<StreamSpec> streams;
+    PipelineMode mode = PipelineMode::kDefault;
+    /// The detector runs at most every N frames of a stream (and only when the motion gate
+    /// lets the frame through); the tracker predicts in between.
+    int detect_interval = 2;
+    track::TrackerConfig tracker;
+    RecognitionPolicy recognition;
+    /// Faces per embedding call across all streams.
+    int embed_batch = 8;
+    /// Attach the best aligned face (JPEG, base64) to recognized/unknown_face events.
+    bool best_shot_crops = false;
+    /// Liveness per track (the engine pack's liveness models); a track judged spoofed emits
+    /// spoof_detected and is never `recognized`.
+    bool liveness = false;
+    std::string liveness_preset;  ///< "" = the default preset
+    float liveness_threshold = 0.5f;
+    int liveness_min_frames = 3;
+    /// Write an annotated video per stream into this folder ("" = off).
+    std::string draw_dir;
+    double draw_fps = 25.0;
+
+    Status Validate() const;  ///< names the offending field
+};
+
+/// Latency from a frame leaving the decoder to the end of its processing.
+struct LatencySummary {
+    std::uint64_t samples = 0;
+    double p50_ms = 0;
+    double p99_ms = 0;
+};
+
+struct StreamRunStats {
+    std::string id;
+    std::uint64_t frames = 0;          ///< frames processed
+    std::uint64_t detector_runs = 0;
+    std::uint64_t gated = 0;           ///< frames the motion gate skipped
+    std::uint64_t embeddings = 0;
+    std::uint64_t tracks_started = 0;
+    std::uint64_t events = 0;
+    LatencySummary latency;
+    stream::SourceStats source;
+};
+
+struct PipelineStats {
+    std::uint64_t frames = 0;
+    std::uint64_t detector_runs = 0;
+    std::uint64_t gated = 0;
+    std::uint64_t embeddings = 0;
+    std::uint64_t embed_batches = 0;
+    std::uint64_t events = 0;
+    std::set<std::string> identities;  ///< subjects recognised in any stream
+    LatencySummary latency;            ///< over all streams
+    std::vector<StreamRunStats> streams;
+};
+
+/// Thread-safety: Start/Stop/AddStream/RemoveStream/Stats may be called from any thread
+/// (serialised internally). Events are published from the stream threads.
+class Pipeline {
+  public:
+    /// `gallery` may be null (faces are then tracked and reported unknown); `sink` may be null.
+    static Result<std::unique_ptr<Pipeline>> Create(PipelineConfig config,
+                                                    std::shared_ptr<vision::Engine> engine,
+                                                    std::shared_ptr<gallery::Gallery> gallery,
+                                                    std::shared_ptr<events::Sink> sink);
+    ~Pipeline();
+    Pipeline(const Pipeline&) = delete;
+    Pipeline& operator=(const Pipeline&) = delete;
+
+    /// Starts every configured stream.
+    Status Start();
+    /// Adds and starts a stream while running. AlreadyExists for a used id.
+    Status AddStream(const StreamSpec& spec);
+    /// Stops a stream (its open tracks end with track_ended). NotFound for an unknown id.
+    Status RemoveStream(const std::string& id);
+    /// True once every stream's source is exhausted and its frames processed (files).
+    bool Finished() const;
+    /// Blocks until Finished() or the timeout; true if finished.
+    bool WaitFinished(std::chrono::milliseconds timeout) const;
+    /// Stops every stream, ends open tracks (track_ended), flushes the sink (bounded).
+    void Stop();
+    PipelineStats Stats() const;
+
+    struct Impl;
+
+  private:
+    explicit Pipeline(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fg::pipeline

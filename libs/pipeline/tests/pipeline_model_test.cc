@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: Apache-2.0
+// The stream pipeline end to end with the real default pack: a video in which dlib's five
+// "johns" walk across the frame one after the other, four of them enrolled (from other photos),
+// the fifth a stranger. Checks the events, that embedding is rare (never every frame), and
+// that the naive mode agrees on who was there while embedding every face.
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include <gtest/gtest.h>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+
+#include "fg/base/paths.h"
+#include "fg/events/sink.h"
+#include "fg/gallery/gallery.h"
+#include "fg/image/image_io.h"
+#include "fg/pipeline/pipeline.h"
+#include "fg/testing/testing.h"
+
+namespace fg::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kStranger = "John_Simm";
+constexpr int kWalkFrames = 24;
+constexpr int kGapFrames = 8;
+
+std::vector<fs::path> Photos(const fs::path& dir) {
+    std::vector<fs::path> p;
+    for (const auto& f : fs::directory_iterator(dir)) p.push_back(f.path());
+    std::sort(p.begin(), p.end());
+    return p;
+}
+
+std::vector<std::string> People() {
+    std::vector<std::string> people;
+    for (const auto& d : fs::directory_iterator(DlibExamplesDir() / "johns")) {
+        people.push_back(d.path().filename().string());
+    }
+    std::sort(people.begin(), people.end());
+    return people;
+}
+
+/// 640x360 MJPG video: each person (photo 6 of their folder, never enrolled) walks left to
+/// right for kWalkFrames frames, then the scene is empty for kGapFrames.
+fs::path MakeVideo(const fs::path& dir) {
+    const fs::path path = dir / "johns.avi";
+    cv::VideoWriter w(path.string(), cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 25, {640, 360});
+    EXPECT_TRUE(w.isOpened());
+    cv::Mat bg(360, 640, CV_8UC3);
+    cv::randu(bg, 90, 140);
+    cv::GaussianBlur(bg, bg, {0, 0}, 3);
+    for (const std::string& person : People()) {
+        auto chip = LoadImage(Photos(DlibExamplesDir() / "johns" / person)[6]);
+        EXPECT_TRUE(chip.ok());
+        cv::Mat face;
+        cv::resize(*chip, face, {160, 160});
+        for (int i = 0; i < kWalkFrames; ++i) {
+            cv::Mat f = bg.clone();
+            face.copyTo(f(cv::Rect(60 + i * 15, 100, 160, 160)));
+            w.write(f);
+        }
+        for (int i = 0; i < kGapFrames; ++i) w.write(bg);
+    }
+    return path;
+}
+
+class PipelineModel : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        const fs::path root = DlibExamplesDir() / "johns";
+        FG_REQUIRE_PATH(root);
+        FG_REQUIRE_PATH(ModelsDir() / "fr_detect.onnx");
+        FG_REQUIRE_PATH(ModelsDir() / "fr_feature.onnx");
+        auto engine = vision::Engine::Create({.pack = "default", .backend = {.threads = 1}});
+        ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+        engine_ = *engine;
+        auto key = gallery::ParseKey(std::string(64, 'a'));
+        ASSERT_TRUE(key.ok());
+        auto g = gallery::Gallery::Open(
+            {.location = (tmp_ / "g.db").string(),
+             .keys = std::make_shared<gallery::KeyRing>(*key),
+             .default_threshold = vision::DefaultVerifyThreshold(engine_->pack())});
+        ASSERT_TRUE(g.ok()) << g.status().ToString();
+        gallery_ = std::move(*g);
+        auto worker = engine_->CreateWorker();
+        ASSERT_TRUE(worker.ok());
+        for (const std::string& person : People()) {
+            if (person == kStranger) continue;
+            std::vector<gallery::NewFace> faces;
+            const auto photos = Photos(root / person);
+            for (int i = 0; i < 3; ++i) {
+                auto img = LoadImage(photos[size_t(i)]);
+                ASSERT_TRUE(img.ok());
+                auto f = (*worker)->Analyze(*img, {.max_faces = 1});
+                ASSERT_TRUE(f.ok() && !f->empty() && f->front().embedding);
+                faces.push_back({f->front().embedding->values, f->front().quality.score, ""});
+            }
+            auto r = gallery_->Enroll(person,
+                                      {.model_id = engine_->embedder_info()->model_id,
+                                       .display_name = person},
+                                      faces);
+            ASSERT_TRUE(r.ok()) << r.status().ToString();
+        }
+        video_ = MakeVideo(tmp_.path());
+    }
+
+    StreamSpec FileStream(const std::string& id) const {
+        StreamSpec s;
+        s.source.id = id;
+        s.source.uri = video_.string();
+        s.source.process_every_frame = true;
+        return s;
+    }
+
+    PipelineStats Run(PipelineConfig config, std::shared_ptr<events::MemorySink> sink) {
+        auto p = Pipeline::Create(std::move(config), engine_, gallery_, sink);
+        EXPECT_TRUE(p.ok()) << p.status().ToString();
+        if (!p.ok()) return {};
+        EXPECT_TRUE((*p)->Start().ok());
+        EXPECT_TRUE((*p)->WaitFinished(std::chrono::minutes(5)));
+        (*p)->Stop();
+        return (*p)->Stats();
+    }
+
+    fg::testing::TmpDir tmp_;
+    std::shared_ptr<vision::Engine> engine_;
+    std::shared_ptr<gallery::Gallery> gallery_;
+    fs::path video_;
+};
+
+TEST_F(PipelineModel, RecognisesEveryEnrolledPersonAndCallsTheStrangerUnknown) {
+    auto sink = std::make_shared<events::MemorySink>();
+    PipelineConfig config;
+    config.streams.push_back(FileStream("door"));
+    config.draw_dir = (tmp_ / "draw").string();
+    const PipelineStats stats = Run(config, sink);
+
+    std::map<std::string, int> recognised;
+    int unknown = 0, started = 0, ended = 0, states = 0;
+    for (const events::Event& e : sink->events()) {
+        EXPECT_TRUE(events::ValidateEventJson(events::ToJson(e)).ok());
+        switch (e.type()) {
+            case events::EventType::kRecognized:
+                recognised[std::get<events::Recognized>(e.payload).subject_id]++;
+                break;
+            case events::EventType::kUnknownFace: ++unknown; break;
+            case events::EventType::kTrackStarted: ++started; break;
+            case events::EventType::kTrackEnded: ++ended; break;
+            case events::EventType::kStreamState: ++states; break;
+            default: break;
+        }
+    }
+    for (const std::string& person : People()) {
+        if (person == kStranger) {
+            EXPECT_EQ(recognised.count(person), 0u);
+        } else {
+            EXPECT_GE(recognised[person], 1) << person << " was not recognised";
+        }
+    }
+    EXPECT_EQ(recognised.size(), 4u) << "a wrong name was given";
+    EXPECT_GE(unknown, 1) << "the stranger was not reported";
+    EXPECT_GE(started, 5);
+    EXPECT_EQ(started, ended) << "every track that starts must end";
+    EXPECT_GE(states, 2);  // connecting, live, ended
+    EXPECT_EQ(stats.identities.size(), 4u);
+
+    const std::uint64_t frames = 5 * (kWalkFrames + kGapFrames);
+    EXPECT_EQ(stats.frames, frames);
+    EXPECT_LT(stats.detector_runs, frames);     // every other frame at most
+    EXPECT_LE(stats.embeddings, frames / 4);    // never every frame
+    EXPECT_GT(stats.gated, 0u);                 // empty scene between people
+    EXPECT_GT(stats.latency.samples, 0u);
+    EXPECT_TRUE(fs::exists(tmp_ / "draw" / "door.avi"));
+    EXPECT_GT(fs::file_size(tmp_ / "draw" / "door.avi"), 10000u);
+}
+
+TEST_F(PipelineModel, NaiveModeEmbedsEveryFaceAndFindsTheSamePeople) {
+    auto sink = std::make_shared<events::MemorySink>();
+    PipelineConfig config;
+    config.mode = PipelineMode::kNaive;
+    config.streams.push_back(FileStream("door"));
+    const PipelineStats naive = Run(config, sink);
+    const std::uint64_t frames = 5 * (kWalkFrames + kGapFrames);
+    EXPECT_EQ(naive.detector_runs, frames);
+    EXPECT_GE(naive.embeddings, 5u * kWalkFrames - 10);
+    EXPECT_EQ(naive.identities.size(), 4u);
+}
+
+TEST_F(PipelineModel, TwoStreamsShareTheEmbedderAndKeepTheirOwnTracks) {
+    auto sink = std::make_shared<events::MemorySink>();
+    PipelineConfig config;
+    config.streams.push_back(FileStream("a"));
+    config.streams.push_back(FileStream("b"));
+    const PipelineStats stats = Run(config, sink);
+    ASSERT_EQ(stats.streams.size(), 2u);
+    for (const auto& s : stats.streams) EXPECT_EQ(s.frames, 5u * (kWalkFrames + kGapFrames));
+    EXPECT_EQ(stats.identities.size(), 4u);
+    std::map<std::string, int> per_stream;
+    for (const events::Event& e : sink->events()) {
+        if (e.type() == events::EventType::kRecognized) per_stream[e.stream_id]++;
+    }
+    EXPECT_GE(per_stream["a"], 4);
+    EXPECT_GE(per_stream["b"], 4);
+}
+
+TEST_F(PipelineModel, RefusesAGalleryOfAnotherModel) {
+    auto other = vision::Engine::Create({.pack = "mobilefacenet128"});
+    if (!other.ok()) GTEST_SKIP() << "mobilefacenet128 pack not available: " << other.status().ToString();
+    PipelineConfig config;
+    config.streams.push_back(FileStream("door"));
+    auto p = Pipeline::Create(config, *other, gallery_, nullptr);
+    ASSERT_FALSE(p.ok());
+    EXPECT_NE(p.status().message().find("re-embed"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace fg::pipeline
