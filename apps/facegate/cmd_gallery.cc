@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // facegate gallery ... (enroll, list, identify, verify, delete, rename, metadata, merge,
-// remove-face, export, import, rotate-key, settings, stats, snapshot) and facegate bench gallery.
+// remove-face, export, import, rotate-key, reembed, settings, stats, snapshot) and
+// facegate bench gallery.
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -14,6 +15,10 @@
 #include "fg/gallery/enroll_gate.h"
 #include "fg/gallery/gallery.h"
 #include "fg/image/image_io.h"
+#include "fg/infer/model_pack.h"
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 namespace fg::cli {
 namespace {
@@ -44,45 +49,21 @@ struct GalleryArgs {
     std::vector<std::string> set;
     std::string root;
     double write_far = 0;
+    int batch = 5000;
 };
 
-std::filesystem::path DefaultKeyPath() {
-    const char* xdg = std::getenv("XDG_CONFIG_HOME");
-    const char* home = std::getenv("HOME");
-    std::filesystem::path base = xdg && *xdg     ? std::filesystem::path(xdg)
-                                 : home && *home ? std::filesystem::path(home) / ".config"
-                                                 : std::filesystem::path(".");
-    return base / "facegate" / "gallery.key";
-}
-
-/// --key-file, else $FG_GALLERY_KEY (hex), else the per-user default key file, created (0600)
-/// on first use so a new user gets encryption without ceremony.
-Result<std::shared_ptr<const gallery::KeyRing>> ResolveKeys(const GalleryArgs& a) {
-    Result<gallery::TemplateKey> key = NotFound("");
-    if (!a.key_file.empty()) {
-        key = gallery::LoadKeyFile(a.key_file);
-    } else if (const char* v = std::getenv(a.key_env.c_str()); v && *v) {
-        key = gallery::LoadKeyEnv(a.key_env);
-    } else {
-        const auto path = DefaultKeyPath();
-        std::error_code ec;
-        if (std::filesystem::exists(path, ec)) {
-            key = gallery::LoadKeyFile(path);
-        } else {
-            key = gallery::CreateKeyFile(path);
-            if (key.ok())
-                std::cerr << "note: created the gallery key " << path.string()
-                          << " (keep it safe)\n";
-        }
-    }
-    if (!key.ok()) return key.status();
-    return std::shared_ptr<const gallery::KeyRing>(
-        std::make_shared<gallery::KeyRing>(std::move(*key)));
-}
+GalleryLocation Where(const GalleryArgs& a) { return {a.db, a.key_file, a.key_env}; }
 
 Result<std::unique_ptr<Gallery>> OpenGallery(const GalleryArgs& a) {
-    FG_ASSIGN_OR_RETURN(auto keys, ResolveKeys(a));
-    return Gallery::Open({.location = a.db, .keys = keys, .index = {}, .snapshot_path = {}});
+    return OpenGalleryAt(Where(a), a.engine);
+}
+
+/// PNG: lossless, so re-embedding sees exactly the pixels the first embedder saw.
+Result<std::vector<std::uint8_t>> EncodeCrop(const cv::Mat& aligned) {
+    std::vector<std::uint8_t> png;
+    if (aligned.empty() || !cv::imencode(".png", aligned, png))
+        return Internal("cannot encode the aligned face crop");
+    return png;
 }
 
 /// Reads {"embedding": [...]} (optionally "model_id"), {"embeddings": [[...], ...]}, or the
@@ -172,18 +153,19 @@ int RunEnroll(const GalleryArgs& a) {
         if (Status s = ReadEmbeddingFile(a.embedding_file, v, model); !s.ok()) return Fail(s);
         if (model.empty()) model = (*g)->model_id().empty() ? "external" : (*g)->model_id();
         for (auto& e : v)
-            faces.push_back({std::move(e), -1.f, "embedding-file:" + a.embedding_file});
+            faces.push_back({std::move(e), -1.f, "embedding-file:" + a.embedding_file, {}});
     } else {
         auto ew = MakeEngineWorker(a.engine, true);
         if (!ew.ok()) return Fail(ew.status());
         const auto& engine = ew->engine;
         auto& worker = ew->worker;
         model = engine->embedder_info()->model_id;
+        const bool keep_crops = (*g)->settings().keep_crops;
         for (const std::string& path : a.images) {
             auto img = LoadImage(path);
             if (!img.ok()) return Fail(img.status().WithContext(path));
             auto found =
-                worker->Analyze(*img, {.embed = true, .keep_aligned = false, .max_faces = 1});
+                worker->Analyze(*img, {.embed = true, .keep_aligned = keep_crops, .max_faces = 1});
             if (!found.ok()) return Fail(found.status().WithContext(path));
             gallery::GateDecision d = gallery::CheckEnrollmentFaces(*found);
             int pick = PickMainFace(*found);
@@ -195,7 +177,12 @@ int RunEnroll(const GalleryArgs& a) {
                 continue;
             }
             const vision::Face& f = (*found)[size_t(pick)];
-            faces.push_back({f.embedding->values, f.quality.score, path});
+            faces.push_back({f.embedding->values, f.quality.score, path, {}});
+            if (keep_crops) {
+                auto png = EncodeCrop(f.aligned.image);
+                if (!png.ok()) return Fail(png.status().WithContext(path));
+                faces.back().crop = std::move(*png);
+            }
         }
     }
     std::vector<std::string> sources;
@@ -326,21 +313,141 @@ int RunExport(const GalleryArgs& a) {
     return kExitOk;
 }
 
+/// JSON Lines bulk enrollment: one {"subject_id", "embedding", ["display_name", "model_id",
+/// "source"]} per line, enrolled in transactions of --batch records.
+int RunImportRecords(const GalleryArgs& a, Gallery& g) {
+    std::ifstream in(a.file);
+    std::string line, model = a.model_id;
+    std::vector<gallery::BulkFace> batch;
+    std::int64_t enrolled = 0, line_no = 0;
+    nlohmann::json rejected = nlohmann::json::array();
+    std::int64_t first_line = 1;
+    auto flush = [&]() -> Status {
+        if (batch.empty()) return Status::Ok();
+        if (model.empty()) model = g.model_id().empty() ? "external" : g.model_id();
+        auto r = g.EnrollBulk(batch, {.model_id = model,
+                                      .create_subject = true,
+                                      .display_name = "",
+                                      .metadata = "{}",
+                                      .force = a.force});
+        if (!r.ok()) {
+            return r.status().WithContext("lines " + std::to_string(first_line) + ".." +
+                                          std::to_string(line_no));
+        }
+        enrolled += std::int64_t(r->face_ids.size());
+        for (const auto& rej : r->rejected) {
+            rejected.push_back({{"line", first_line + std::int64_t(rej.face)},
+                                {"subject_id", batch[rej.face].subject_id},
+                                {"reasons", {rej.reason}},
+                                {"detail", rej.detail}});
+        }
+        batch.clear();
+        first_line = line_no + 1;
+        return Status::Ok();
+    };
+    while (std::getline(in, line)) {
+        ++line_no;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) {
+            if (batch.empty()) first_line = line_no + 1;
+            continue;
+        }
+        nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+        const std::string where = a.file + ":" + std::to_string(line_no);
+        if (j.is_discarded() || !j.is_object())
+            return Fail(InvalidArgument(where + ": not a JSON object"));
+        gallery::BulkFace f;
+        try {
+            f.subject_id = j.at("subject_id").get<std::string>();
+            f.face.embedding = j.at("embedding").get<std::vector<float>>();
+            f.display_name = j.value("display_name", "");
+            f.face.source = j.value("source", "import:" + a.file);
+            if (j.contains("model_id")) {
+                const std::string m = j["model_id"].get<std::string>();
+                if (!model.empty() && m != model)
+                    return Fail(InvalidArgument(where + ": model_id '" + m + "' differs from '" +
+                                                model + "' of the earlier records"));
+                model = m;
+            }
+        } catch (const std::exception& e) {
+            return Fail(InvalidArgument(where + ": needs \"subject_id\" (string) and " +
+                                        "\"embedding\" (array of numbers): " + e.what()));
+        }
+        batch.push_back(std::move(f));
+        if (int(batch.size()) >= a.batch) {
+            if (Status s = flush(); !s.ok()) return Fail(s);
+        }
+    }
+    if (Status s = flush(); !s.ok()) return Fail(s);
+    PrintJson({{"imported_faces", enrolled}, {"rejected", rejected}});
+    return Finish(g, rejected.empty() ? kExitOk : kExitError);
+}
+
 int RunImport(const GalleryArgs& a) {
     std::ifstream in(a.file);
     if (!in) return Fail(NotFound("cannot open " + a.file));
     nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
-    if (doc.is_discarded()) return Fail(InvalidArgument(a.file + " is not valid JSON"));
+    in.close();
     auto g = OpenGallery(a);
     if (!g.ok()) return Fail(g.status());
+    // An export is one JSON document; anything else is read as JSON Lines records.
+    if (doc.is_discarded() || !doc.is_object() || !doc.contains("format"))
+        return RunImportRecords(a, **g);
     auto n = (*g)->Import(doc, a.skip_existing);
     if (!n.ok()) return Fail(n.status());
     PrintJson({{"imported_faces", *n}});
     return Finish(**g, kExitOk);
 }
 
+/// Rebuilds every template from its stored crop with --pack's embedder.
+int RunReembed(const GalleryArgs& a) {
+    auto g = OpenGallery(a);
+    if (!g.ok()) return Fail(g.status());
+    if (!(*g)->settings().keep_crops) {
+        auto n = (*g)->store().CountTemplates();
+        if (n.ok() && *n > 0) {
+            return Fail(FailedPrecondition(
+                "this gallery does not keep face crops (setting keep_crops is off), so its "
+                "templates cannot be re-embedded; re-enroll from the photos instead"));
+        }
+    }
+    auto ew = MakeEngineWorker(a.engine, true);
+    if (!ew.ok()) return Fail(ew.status());
+    const std::string model = ew->engine->embedder_info()->model_id;
+    const std::string old_model = (*g)->model_id();
+    auto& worker = ew->worker;
+    const int size = ew->engine->embedder_info()->input_size;
+    auto embed = [&](std::span<const std::uint8_t> png) -> Result<std::vector<float>> {
+        cv::Mat crop = cv::imdecode(cv::Mat(1, int(png.size()), CV_8U,
+                                            const_cast<std::uint8_t*>(png.data())),
+                                    cv::IMREAD_COLOR);
+        if (crop.empty()) return DataLoss("stored face crop does not decode");
+        if (crop.rows != size || crop.cols != size) {
+            return FailedPrecondition("stored crops are " + std::to_string(crop.cols) + "x" +
+                                      std::to_string(crop.rows) + ", the embedder takes " +
+                                      std::to_string(size) + "x" + std::to_string(size));
+        }
+        std::vector<vision::Embedding> out;
+        FG_RETURN_IF_ERROR(worker->EmbedAligned(std::span<const cv::Mat>(&crop, 1), out));
+        if (out.size() != 1) return Internal("embedder returned no embedding");
+        return std::move(out[0].values);
+    };
+    const float threshold = vision::DefaultVerifyThreshold(ew->engine->pack());
+    const auto t0 = std::chrono::steady_clock::now();
+    auto n = (*g)->Reembed(model, embed, threshold);
+    if (!n.ok()) return Fail(n.status());
+    PrintJson({{"reembedded", *n},
+               {"from_model_id", old_model},
+               {"model_id", model},
+               {"threshold", threshold},
+               {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+                               .count()},
+               {"note", "threshold reset to the pack's verify_threshold; re-run gallery calibrate "
+                        "for this model"}});
+    return Finish(**g, kExitOk);
+}
+
 int RunRotateKey(const GalleryArgs& a) {
-    auto old_keys = ResolveKeys(a);
+    auto old_keys = ResolveGalleryKeys(Where(a));
     if (!old_keys.ok()) return Fail(old_keys.status());
     auto g = Gallery::Open({.location = a.db, .keys = *old_keys, .index = {}, .snapshot_path = {}});
     if (!g.ok()) return Fail(g.status());
@@ -357,7 +464,7 @@ int RunRotateKey(const GalleryArgs& a) {
         auto env = gallery::LoadKeyEnv(a.key_env);
         if (env.ok())
             ring->AddOld(*env);
-        else if (auto def = gallery::LoadKeyFile(DefaultKeyPath()); def.ok())
+        else if (auto def = gallery::LoadKeyFile(DefaultGalleryKeyPath()); def.ok())
             ring->AddOld(*def);
     }
     auto n = (*g)->RotateKey(ring);
@@ -503,9 +610,12 @@ struct BenchArgs {
     int dim = 512;
     std::string index = "auto";
     int queries = 1000;
-    int ef_search = 96;
-    int nprobe = 32;
+    std::vector<int> ef_search = {96};
+    std::vector<int> nprobe = {32};
+    int nlist = 0;
+    int hnsw_m = 32;
     bool with_store = false;
+    int batch = 5000;
     bool json = false;
 };
 
@@ -518,6 +628,59 @@ void Normalise(float* v, int dim) {
     for (int i = 0; i < dim; ++i) n += double(v[i]) * v[i];
     n = std::sqrt(n);
     for (int i = 0; i < dim; ++i) v[i] = float(v[i] / n);
+}
+
+/// Exact best match of each query by matrix products over blocks of the gallery (OpenCV's
+/// GEMM: minutes of scalar loops become seconds at 1M templates).
+std::vector<std::int64_t> ExactTop1(const std::vector<float>& xb, const std::vector<float>& xq,
+                                    int nq, int dim, const std::vector<std::int64_t>& ids) {
+    const size_t n = ids.size();
+    std::vector<float> best(size_t(nq), -2.f);
+    std::vector<std::int64_t> arg(size_t(nq), -1);
+    const cv::Mat q(nq, dim, CV_32F, const_cast<float*>(xq.data()));
+    constexpr size_t kBlock = 65536;
+    for (size_t start = 0; start < n; start += kBlock) {
+        const int rows = int(std::min(kBlock, n - start));
+        const cv::Mat x(rows, dim, CV_32F, const_cast<float*>(&xb[start * size_t(dim)]));
+        cv::Mat scores;
+        cv::gemm(q, x, 1.0, cv::noArray(), 0.0, scores, cv::GEMM_2_T);
+        for (int i = 0; i < nq; ++i) {
+            const float* row = scores.ptr<float>(i);
+            for (int j = 0; j < rows; ++j) {
+                if (row[j] > best[size_t(i)]) {
+                    best[size_t(i)] = row[j];
+                    arg[size_t(i)] = ids[start + size_t(j)];
+                }
+            }
+        }
+    }
+    return arg;
+}
+
+struct Timing {
+    double p50 = 0, p99 = 0, recall = 1;
+};
+
+/// Latency percentiles of single-probe searches and recall@1 against `exact` (first
+/// `exact.size()` probes).
+Result<Timing> TimeSearches(const gallery::FaceIndex& index, const std::vector<float>& xq,
+                            int queries, int dim, const std::vector<std::int64_t>& exact) {
+    std::vector<double> ms;
+    int agree = 0;
+    for (int q = 0; q < queries; ++q) {
+        std::span<const float> probe(&xq[size_t(q) * size_t(dim)], size_t(dim));
+        const auto t0 = std::chrono::steady_clock::now();
+        auto nn = index.Search(probe, 10);
+        ms.push_back(Seconds(t0) * 1e3);
+        if (!nn.ok()) return nn.status();
+        if (size_t(q) < exact.size())
+            agree += (!nn->empty() && nn->front().id == exact[size_t(q)]);
+    }
+    std::sort(ms.begin(), ms.end());
+    auto pct = [&](double p) { return ms[std::min(ms.size() - 1, size_t(p * double(ms.size())))]; };
+    Timing t{pct(0.50), pct(0.99), 1.0};
+    if (!exact.empty()) t.recall = double(agree) / double(exact.size());
+    return t;
 }
 
 int RunBench(const BenchArgs& b) {
@@ -544,8 +707,10 @@ int RunBench(const BenchArgs& b) {
         Normalise(&xq[size_t(q) * d], b.dim);
     }
     gallery::IndexConfig cfg{.kind = *kind, .dim = b.dim};
-    cfg.hnsw_ef_search = b.ef_search;
-    cfg.ivf_nprobe = b.nprobe;
+    cfg.hnsw_m = b.hnsw_m;
+    cfg.hnsw_ef_search = b.ef_search.front();
+    cfg.ivf_nprobe = b.nprobe.front();
+    cfg.ivf_nlist = b.nlist;
     auto t0 = std::chrono::steady_clock::now();
     auto index = gallery::FaceIndex::Build(cfg, ids, xb);
     if (!index.ok()) return Fail(index.status());
@@ -553,54 +718,62 @@ int RunBench(const BenchArgs& b) {
 
     auto bytes = (*index)->Serialize();
     if (!bytes.ok()) return Fail(bytes.status());
+    const double snapshot_bytes = double(bytes->size());
     t0 = std::chrono::steady_clock::now();
     auto reopened = gallery::FaceIndex::Deserialize(cfg, *bytes);
     if (!reopened.ok()) return Fail(reopened.status());
-    double open_s = Seconds(t0);
+    const double open_s = Seconds(t0);
+    bytes->clear();
+    bytes->shrink_to_fit();
+    index->reset();
+    const gallery::IndexKind built = (*reopened)->kind();
+    const bool exact = built == gallery::IndexKind::kFlat;
+    // Recall against exact search on up to 300 probes (skipped when the index is exact).
+    const int recall_queries = exact ? 0 : std::min(b.queries, 300);
+    std::vector<std::int64_t> truth;
+    if (!exact) truth = ExactTop1(xb, xq, recall_queries, b.dim, ids);
 
-    std::vector<double> ms;
-    std::vector<std::int64_t> got(size_t(b.queries));
-    for (int q = 0; q < b.queries; ++q) {
-        std::span<const float> probe(&xq[size_t(q) * d], d);
-        t0 = std::chrono::steady_clock::now();
-        auto nn = (*reopened)->Search(probe, 10);
-        ms.push_back(Seconds(t0) * 1e3);
-        if (!nn.ok()) return Fail(nn.status());
-        got[size_t(q)] = nn->empty() ? -1 : nn->front().id;
+    nlohmann::json sweep = nlohmann::json::array();
+    Timing first;
+    auto efforts = built == gallery::IndexKind::kHnsw  ? b.ef_search
+                   : built == gallery::IndexKind::kIvf ? b.nprobe
+                                                       : std::vector<int>{0};
+    for (size_t e = 0; e < efforts.size(); ++e) {
+        gallery::IndexConfig c = cfg;
+        if (built == gallery::IndexKind::kHnsw) c.hnsw_ef_search = efforts[e];
+        if (built == gallery::IndexKind::kIvf) c.ivf_nprobe = efforts[e];
+        (*reopened)->SetSearchEffort(c);
+        auto t = TimeSearches(**reopened, xq, b.queries, b.dim, truth);
+        if (!t.ok()) return Fail(t.status());
+        if (e == 0) first = *t;
+        nlohmann::json row{{"p50_ms", t->p50}, {"p99_ms", t->p99}, {"recall_at_1", t->recall}};
+        if (built == gallery::IndexKind::kHnsw) row["ef_search"] = efforts[e];
+        if (built == gallery::IndexKind::kIvf) row["nprobe"] = efforts[e];
+        sweep.push_back(row);
     }
-    // Recall against exact search (skipped when the index is exact).
-    int agree = 0;
-    const bool exact = (*reopened)->kind() == gallery::IndexKind::kFlat;
-    // Brute force is O(size) per probe: cap the probes it checks so 1M-template runs stay short.
-    const int recall_queries = std::min(b.queries, 300);
-    for (int q = 0; q < recall_queries && !exact; ++q) {
-        const float* x = &xq[size_t(q) * d];
-        float best = -2;
-        std::int64_t arg = -1;
-        for (size_t i = 0; i < n; ++i) {
-            float s = 0;
-            const float* y = &xb[i * d];
-            for (size_t k = 0; k < d; ++k) s += x[k] * y[k];
-            if (s > best) best = s, arg = ids[i];
-        }
-        agree += (arg == got[size_t(q)]);
-    }
-    std::sort(ms.begin(), ms.end());
-    auto pct = [&](double p) { return ms[std::min(ms.size() - 1, size_t(p * double(ms.size())))]; };
     nlohmann::json out{{"size", b.size},
                        {"dim", b.dim},
-                       {"index", std::string(gallery::IndexKindName((*reopened)->kind()))},
+                       {"index", std::string(gallery::IndexKindName(built))},
                        {"queries", b.queries},
-                       {"p50_ms", pct(0.50)},
-                       {"p99_ms", pct(0.99)},
-                       {"recall_at_1", exact ? 1.0 : double(agree) / recall_queries},
-                       {"recall_queries", exact ? 0 : recall_queries},
+                       {"p50_ms", first.p50},
+                       {"p99_ms", first.p99},
+                       {"recall_at_1", first.recall},
+                       {"recall_queries", recall_queries},
                        {"bytes_per_template", double((*reopened)->MemoryBytes()) / double(b.size)},
+                       {"snapshot_bytes_per_template", snapshot_bytes / double(b.size)},
                        {"build_s", build_s},
                        {"open_s", open_s}};
+    if (sweep.size() > 1) out["sweep"] = sweep;
+    if (built == gallery::IndexKind::kHnsw) {
+        out["hnsw_m"] = b.hnsw_m;
+        out["ef_search"] = efforts.front();
+    }
+    if (built == gallery::IndexKind::kIvf) out["nprobe"] = efforts.front();
+    reopened->reset();
     if (b.with_store) {
-        // Full path: sealed templates into SQLite (durable batches of 1000), then reopen the
-        // gallery from its snapshot.
+        // Full path: one template per subject, sealed, into SQLite through the bulk path
+        // (--batch templates of as many subjects per durable transaction) with the index
+        // updated; then the gallery is reopened from its sealed snapshot.
         char tmpl[] = "/tmp/fg-bench-XXXXXX";
         if (!mkdtemp(tmpl)) return Fail(Internal("mkdtemp failed"));
         const std::string dir = tmpl;
@@ -609,31 +782,36 @@ int RunBench(const BenchArgs& b) {
         gallery::GalleryOptions o{
             .location = dir + "/bench.db", .keys = keys, .index = cfg, .snapshot_path = {}};
         o.snapshot_min_size = 1;
+        // IVF trains on what it holds, so enrollment batches start the gallery exact.
+        o.default_settings = nlohmann::json{{"index", b.index == "ivf" ? "flat" : b.index}};
         {
             auto gal = Gallery::Open(o);
             if (!gal.ok()) return Fail(gal.status());
-            gallery::GallerySettings s = (*gal)->settings();
-            s.index = b.index;
-            (void)(*gal)->UpdateSettings(s);
             t0 = std::chrono::steady_clock::now();
-            const size_t batch = 1000;
+            const size_t batch = size_t(b.batch);
+            std::vector<gallery::BulkFace> faces;
             for (size_t i = 0; i < n; i += batch) {
-                std::vector<gallery::NewFace> faces;
+                faces.clear();
                 for (size_t j = i; j < std::min(n, i + batch); ++j) {
-                    faces.push_back(
-                        {std::vector<float>(&xb[j * d], &xb[j * d] + d), -1.f, "bench"});
+                    faces.push_back({"s" + std::to_string(j),
+                                     {std::vector<float>(&xb[j * d], &xb[j * d] + d), -1.f,
+                                      "bench", {}},
+                                     ""});
                 }
-                auto r = (*gal)->Enroll("s" + std::to_string(i / batch),
-                                        {.model_id = "bench",
-                                         .create_subject = true,
-                                         .display_name = "",
-                                         .metadata = "{}",
-                                         .force = true},
-                                        faces);
+                auto r = (*gal)->EnrollBulk(faces, {.model_id = "bench",
+                                                    .create_subject = true,
+                                                    .display_name = "",
+                                                    .metadata = "{}",
+                                                    .force = true});
                 if (!r.ok()) return Fail(r.status());
             }
             out["enroll_templates_per_s"] = double(n) / Seconds(t0);
+            out["enroll_batch"] = b.batch;
+            auto st = (*gal)->Stats();
+            if (st.ok()) out["store_index"] = st->index_kind;
+            t0 = std::chrono::steady_clock::now();
             if (Status s2 = (*gal)->Close(); !s2.ok()) return Fail(s2);
+            out["snapshot_write_s"] = Seconds(t0);
         }
         t0 = std::chrono::steady_clock::now();
         auto gal = Gallery::Open(o);
@@ -642,6 +820,7 @@ int RunBench(const BenchArgs& b) {
         out["gallery_open_source"] = (*gal)->Stats()->index_source;
         out["db_bytes_per_template"] =
             double(std::filesystem::file_size(dir + "/bench.db")) / double(n);
+        gal->reset();
         std::filesystem::remove_all(dir);
     }
     if (b.json) {
@@ -767,9 +946,19 @@ void RegisterGalleryCommands(CLI::App& app, Action& action) {
     exp->add_option("--out", a->file, "Output file (default stdout)");
     exp->callback([a, &action] { action = [a] { return RunExport(*a); }; });
 
-    CLI::App* imp = gal->add_subcommand("import", "Import a JSON export");
+    CLI::App* imp = gal->add_subcommand(
+        "import", "Import a JSON export, or bulk-enroll JSON Lines records (precomputed embeddings)");
     common(imp);
-    imp->add_option("--in", a->file, "Export file")->required();
+    a->engine.AddTo(*imp, true);  // only --pack matters: a new gallery's threshold
+    imp->add_option("--in", a->file,
+                    "Export file, or JSON Lines: {\"subject_id\": ..., \"embedding\": [...]} per line")
+        ->required();
+    imp->add_option("--batch", a->batch, "JSON Lines records per transaction")
+        ->check(CLI::Range(1, 1000000))
+        ->capture_default_str();
+    imp->add_option("--model-id", a->model_id, "Model id of JSON Lines records without one");
+    imp->add_flag("--force", a->force,
+                  "JSON Lines: skip the duplicate_of_other_subject check (faster on big galleries)");
     imp->add_flag("--skip-existing", a->skip_existing,
                   "Skip subjects already present instead of failing");
     imp->callback([a, &action] { action = [a] { return RunImport(*a); }; });
@@ -780,11 +969,17 @@ void RegisterGalleryCommands(CLI::App& app, Action& action) {
         ->required();
     rot->callback([a, &action] { action = [a] { return RunRotateKey(*a); }; });
 
+    CLI::App* reembed = gal->add_subcommand(
+        "reembed", "Rebuild every template from its stored crop with --pack's embedder");
+    common(reembed);
+    a->engine.AddTo(*reembed, true);
+    reembed->callback([a, &action] { action = [a] { return RunReembed(*a); }; });
+
     CLI::App* set = gal->add_subcommand(
         "settings", "Show or change identify settings (threshold, margin, ...)");
     common(set);
     set->add_option("--set", a->set,
-                    "KEY=VALUE: threshold, margin, top_k, duplicate_threshold, index");
+                    "KEY=VALUE: threshold, margin, top_k, duplicate_threshold, index, keep_crops");
     set->callback([a, &action] { action = [a] { return RunSettings(*a); }; });
 
     CLI::App* stats =
@@ -822,10 +1017,20 @@ void RegisterGalleryCommands(CLI::App& app, Action& action) {
     bg->add_option("--dim", b->dim, "Dimension")->capture_default_str();
     bg->add_option("--index", b->index, "auto, flat, hnsw, ivf")->capture_default_str();
     bg->add_option("--queries", b->queries, "Probes")->capture_default_str();
-    bg->add_option("--ef-search", b->ef_search, "HNSW efSearch")->capture_default_str();
-    bg->add_option("--nprobe", b->nprobe, "IVF nprobe")->capture_default_str();
+    bg->add_option("--ef-search", b->ef_search,
+                   "HNSW efSearch; several values are measured on one build (sweep)")
+        ->delimiter(',')
+        ->capture_default_str();
+    bg->add_option("--nprobe", b->nprobe, "IVF nprobe; several values give a sweep")
+        ->delimiter(',')
+        ->capture_default_str();
+    bg->add_option("--nlist", b->nlist, "IVF lists (0: 4 sqrt(N))")->capture_default_str();
+    bg->add_option("--hnsw-m", b->hnsw_m, "HNSW M")->capture_default_str();
     bg->add_flag("--with-store", b->with_store,
-                 "Also enroll into SQLite (throughput) and reopen the gallery");
+                 "Also bulk-enroll into SQLite (throughput) and reopen the gallery");
+    bg->add_option("--batch", b->batch, "Templates per enrollment transaction (--with-store)")
+        ->check(CLI::Range(1, 1000000))
+        ->capture_default_str();
     bg->add_flag("--json", b->json, "JSON output");
     bg->callback([b, &action] { action = [b] { return RunBench(*b); }; });
 }

@@ -61,9 +61,7 @@ Result<EngineAndWorker> MakeEngineWorker(const EngineOptions& options, bool load
     return ew;
 }
 
-namespace {
-
-std::filesystem::path DefaultKeyPath() {
+std::filesystem::path DefaultGalleryKeyPath() {
     const char* xdg = std::getenv("XDG_CONFIG_HOME");
     const char* home = std::getenv("HOME");
     std::filesystem::path base = xdg && *xdg     ? std::filesystem::path(xdg)
@@ -72,14 +70,14 @@ std::filesystem::path DefaultKeyPath() {
     return base / "facegate" / "gallery.key";
 }
 
-Result<std::shared_ptr<const gallery::KeyRing>> ResolveKeys(const GalleryLocation& where) {
+Result<std::shared_ptr<const gallery::KeyRing>> ResolveGalleryKeys(const GalleryLocation& where) {
     Result<gallery::TemplateKey> key = NotFound("");
     if (!where.key_file.empty()) {
         key = gallery::LoadKeyFile(where.key_file);
     } else if (const char* v = std::getenv(where.key_env.c_str()); v && *v) {
         key = gallery::LoadKeyEnv(where.key_env);
     } else {
-        const auto path = DefaultKeyPath();
+        const auto path = DefaultGalleryKeyPath();
         std::error_code ec;
         if (std::filesystem::exists(path, ec)) {
             key = gallery::LoadKeyFile(path);
@@ -95,11 +93,9 @@ Result<std::shared_ptr<const gallery::KeyRing>> ResolveKeys(const GalleryLocatio
         std::make_shared<gallery::KeyRing>(std::move(*key)));
 }
 
-}  // namespace
-
 Result<std::unique_ptr<gallery::Gallery>> OpenGalleryAt(const GalleryLocation& where,
                                                         const EngineOptions& engine) {
-    FG_ASSIGN_OR_RETURN(auto keys, ResolveKeys(where));
+    FG_ASSIGN_OR_RETURN(auto keys, ResolveGalleryKeys(where));
     gallery::GalleryOptions o{.location = where.db, .keys = keys, .index = {}, .snapshot_path = {}};
     auto pack = infer::ResolvePack(engine.embedder_pack.empty() ? engine.pack : engine.embedder_pack);
     if (pack.ok()) o.default_threshold = vision::DefaultVerifyThreshold(*pack);

@@ -2,6 +2,7 @@
 // Shared pieces of the facegate subcommands: engine options, JSON output, errors.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -14,7 +15,13 @@
 
 namespace fg::gallery {
 class Gallery;
+class KeyRing;
 }  // namespace fg::gallery
+
+namespace fg::vision {
+struct LivenessResult;
+struct FaceAttributes;
+}  // namespace fg::vision
 
 namespace fg::cli {
 
@@ -55,6 +62,7 @@ using Action = std::function<int()>;
 void RegisterImageCommands(CLI::App& app, Action& action);   // detect, embed, compare
 void RegisterModelsCommands(CLI::App& app, Action& action);  // models list|verify
 void RegisterEvalCommands(CLI::App& app, Action& action);    // eval pairs
+void RegisterOpenSetCommand(CLI::App& app, Action& action);  // eval openset (after eval)
 void RegisterDemoCommand(CLI::App& app, Action& action);     // demo
 void RegisterGalleryCommands(CLI::App& app, Action& action); // gallery ..., bench gallery
 void RegisterBenchCommands(CLI::App& app, Action& action);   // bench models
@@ -75,6 +83,10 @@ struct GalleryLocation {
 /// pack's verify_threshold.
 Result<std::unique_ptr<gallery::Gallery>> OpenGalleryAt(const GalleryLocation& where,
                                                         const EngineOptions& engine);
+/// The key alone (rotate-key): same search order as OpenGalleryAt.
+Result<std::shared_ptr<const gallery::KeyRing>> ResolveGalleryKeys(const GalleryLocation& where);
+/// $XDG_CONFIG_HOME/facegate/gallery.key, else ~/.config/facegate/gallery.key.
+std::filesystem::path DefaultGalleryKeyPath();
 
 /// Prints JSON (pretty when `pretty`) to stdout.
 void PrintJson(const nlohmann::json& j, bool pretty = true);
@@ -82,6 +94,9 @@ void PrintJson(const nlohmann::json& j, bool pretty = true);
 nlohmann::json ToJson(const Rect2f& r);
 nlohmann::json ToJson(const vision::FaceDetection& d);
 nlohmann::json ToJson(const vision::QualityReport& q);
+// Defined in cmd_liveness.cc (forward-declared: common.h stays free of those headers).
+nlohmann::json LivenessJson(const vision::LivenessResult& r);
+nlohmann::json AttributesJson(const vision::FaceAttributes& a);
 
 /// Index of the face to use when one image should give one identity: the largest box.
 int PickMainFace(const std::vector<vision::Face>& faces);

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     fg::cli::RegisterImageCommands(app, action);
     fg::cli::RegisterModelsCommands(app, action);
     fg::cli::RegisterEvalCommands(app, action);
+    fg::cli::RegisterOpenSetCommand(app, action);    // after eval: adds `eval openset`
     fg::cli::RegisterDemoCommand(app, action);
     fg::cli::RegisterBenchCommands(app, action);
     fg::cli::RegisterGalleryCommands(app, action);   // after bench: adds `bench gallery`

@@ -6,6 +6,7 @@
 #include <openssl/sha.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -116,6 +117,22 @@ const TemplateKey* KeyRing::Find(const std::string& id) const {
     return nullptr;
 }
 
+// EVP lengths are int: a million-template index snapshot (2 GB) goes through in 1 GiB pieces.
+// GCM is a stream mode, so every piece comes out at once and at the same length.
+static bool UpdateInChunks(EVP_CIPHER_CTX* ctx, const std::uint8_t* in, size_t n, std::uint8_t* out,
+                    bool encrypt) {
+    constexpr size_t kChunk = size_t(1) << 30;
+    for (size_t done = 0; done < n;) {
+        const int piece = int(std::min(kChunk, n - done));
+        int len = 0;
+        const int ok = encrypt ? EVP_EncryptUpdate(ctx, out + done, &len, in + done, piece)
+                               : EVP_DecryptUpdate(ctx, out + done, &len, in + done, piece);
+        if (ok != 1 || len != piece) return false;
+        done += size_t(piece);
+    }
+    return true;
+}
+
 Result<std::vector<std::uint8_t>> KeyRing::SealBytes(std::span<const std::uint8_t> plain,
                                                      std::string_view aad) const {
     std::vector<std::uint8_t> out(kNonce + plain.size() + kTag);
@@ -128,9 +145,8 @@ Result<std::vector<std::uint8_t>> KeyRing::SealBytes(std::span<const std::uint8_
         EVP_EncryptUpdate(ctx.get(), nullptr, &len,
                           reinterpret_cast<const unsigned char*>(aad.data()),
                           int(aad.size())) != 1 ||
-        EVP_EncryptUpdate(ctx.get(), out.data() + kNonce, &len, plain.data(), int(plain.size())) !=
-            1 ||
-        EVP_EncryptFinal_ex(ctx.get(), out.data() + kNonce + len, &len) != 1 ||
+        !UpdateInChunks(ctx.get(), plain.data(), plain.size(), out.data() + kNonce, true) ||
+        EVP_EncryptFinal_ex(ctx.get(), out.data() + kNonce + plain.size(), &len) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag,
                             out.data() + kNonce + plain.size()) != 1) {
         return Internal("AES-256-GCM encryption failed");
@@ -159,11 +175,11 @@ Result<std::vector<std::uint8_t>> KeyRing::OpenBytes(std::span<const std::uint8_
         EVP_DecryptUpdate(ctx.get(), nullptr, &len,
                           reinterpret_cast<const unsigned char*>(aad.data()),
                           int(aad.size())) != 1 ||
-        EVP_DecryptUpdate(ctx.get(), out.data(), &len, sealed.data() + kNonce, int(n)) != 1 ||
+        !UpdateInChunks(ctx.get(), sealed.data() + kNonce, n, out.data(), false) ||
         EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTag, tag) != 1) {
         return Internal("AES-256-GCM decryption failed");
     }
-    if (EVP_DecryptFinal_ex(ctx.get(), out.data() + len, &len) != 1) {
+    if (EVP_DecryptFinal_ex(ctx.get(), out.data() + n, &len) != 1) {
         return DataLoss("template failed authentication (tampered or corrupted data)");
     }
     return out;

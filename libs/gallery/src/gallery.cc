@@ -83,7 +83,8 @@ nlohmann::json GallerySettings::ToJson() const {
             {"margin", margin},
             {"top_k", top_k},
             {"duplicate_threshold", duplicate_threshold},
-            {"index", index}};
+            {"index", index},
+            {"keep_crops", keep_crops}};
 }
 
 Status GallerySettings::Update(const nlohmann::json& j) {
@@ -101,6 +102,8 @@ Status GallerySettings::Update(const nlohmann::json& j) {
                 s.duplicate_threshold = it->get<float>();
             else if (it.key() == "index")
                 s.index = it->get<std::string>();
+            else if (it.key() == "keep_crops")
+                s.keep_crops = it->get<bool>();
             else
                 return InvalidArgument("unknown setting '" + it.key() + "'");
         }
@@ -135,6 +138,18 @@ Status Gallery::LoadSettings() {
         nlohmann::json j = nlohmann::json::parse(*s, nullptr, false);
         if (j.is_discarded()) return DataLoss("stored settings are not JSON");
         FG_RETURN_IF_ERROR(settings_.Update(j));
+    } else if (options_.default_threshold || options_.default_settings) {
+        // A new gallery: fix its settings now so later opens (and other nodes) agree even when
+        // they are given another pack.
+        if (options_.default_settings)
+            FG_RETURN_IF_ERROR(settings_.Update(*options_.default_settings));
+        if (options_.default_threshold) {
+            GallerySettings d = settings_;
+            d.threshold = *options_.default_threshold;
+            FG_RETURN_IF_ERROR(d.Validate());
+            settings_ = d;
+        }
+        FG_RETURN_IF_ERROR(store_->PutSetting("identify", settings_.ToJson().dump()));
     }
     FG_ASSIGN_OR_RETURN(auto model, store_->GetSetting("model_id"));
     FG_ASSIGN_OR_RETURN(auto dim, store_->GetSetting("dim"));
@@ -154,6 +169,8 @@ IndexConfig Gallery::ResolvedIndexConfig() const {
 std::string Gallery::TemplateAad(const std::string& model_id) const {
     return "fg-template-v1|" + model_id;
 }
+
+std::string Gallery::CropAad() const { return "fg-crop-v1"; }
 
 std::uint32_t Gallery::InternSubject(const std::string& id) {
     auto it = subject_index_.find(id);
@@ -377,9 +394,10 @@ Status Gallery::RemoveFace(std::int64_t face_id) {
     return Status::Ok();
 }
 
-Status Gallery::CheckEmbedding(std::span<const float> v, std::vector<float>& unit) const {
+Status Gallery::CheckEmbedding(std::span<const float> v, std::vector<float>& unit,
+                               bool check_dim) const {
     if (v.empty()) return InvalidArgument("embedding is empty");
-    if (dim_ > 0 && int(v.size()) != dim_) {
+    if (check_dim && dim_ > 0 && int(v.size()) != dim_) {
         return InvalidArgument("embedding has " + std::to_string(v.size()) +
                                " values; this gallery holds " + std::to_string(dim_) +
                                "-d embeddings of model " + model_id_);
@@ -403,8 +421,9 @@ Status Gallery::CheckProbe(const vision::Embedding& probe, std::vector<float>& u
                                   "' but this gallery holds "
                                   "templates of model '" +
                                   model_id_ +
-                                  "'; scores across models are meaningless (use the same pack, or "
-                                  "re-enroll the gallery with the new model)");
+                                  "'; scores across models are meaningless (use the gallery's pack, or "
+                                  "switch the gallery with gallery reembed if it keeps crops, or "
+                                  "re-enroll it with the new model)");
     }
     return CheckEmbedding(probe.values, unit);
 }
@@ -412,9 +431,24 @@ Status Gallery::CheckProbe(const vision::Embedding& probe, std::vector<float>& u
 Result<EnrollResult> Gallery::Enroll(const std::string& subject_id, const EnrollOptions& options,
                                      std::span<const NewFace> faces) {
     FG_RETURN_IF_ERROR(ValidateSubjectId(subject_id));
+    std::vector<BulkFace> bulk;
+    bulk.reserve(faces.size());
+    for (const NewFace& f : faces) bulk.push_back({subject_id, f, options.display_name});
+    return EnrollBulk(bulk, options);
+}
+
+Result<EnrollResult> Gallery::EnrollBulk(std::span<const BulkFace> faces,
+                                         const EnrollOptions& options) {
     if (options.model_id.empty())
         return InvalidArgument("enrollment needs the embedder's model id");
     if (faces.empty()) return InvalidArgument("no faces to enroll");
+    const std::string metadata = options.metadata.empty() ? "{}" : options.metadata;
+    if (options.create_subject) FG_RETURN_IF_ERROR(ValidateMetadata(metadata));
+    for (size_t i = 0; i < faces.size(); ++i) {
+        if (i > 0 && faces[i].subject_id == faces[i - 1].subject_id) continue;
+        Status s = ValidateSubjectId(faces[i].subject_id);
+        if (!s.ok()) return s.WithContext("face " + std::to_string(i));
+    }
     std::lock_guard w(write_mu_);
     EnrollResult result;
     std::vector<std::vector<float>> units(faces.size());
@@ -424,21 +458,24 @@ Result<EnrollResult> Gallery::Enroll(const std::string& subject_id, const Enroll
             FG_ASSIGN_OR_RETURN(std::int64_t n, store_->CountTemplates());
             if (n > 0) {
                 return FailedPrecondition("cannot enroll embeddings of model '" + options.model_id +
-                                          "' into a gallery of model '" + model_id_ + "'");
+                                          "' into a gallery of model '" + model_id_ +
+                                          "' (gallery reembed switches a gallery's model)");
             }
         }
         const int expect = (options.model_id == model_id_) ? dim_ : 0;
         for (size_t i = 0; i < faces.size(); ++i) {
-            const auto& v = faces[i].embedding;
+            const auto& v = faces[i].face.embedding;
             if (expect > 0 && int(v.size()) != expect) {
                 return InvalidArgument("face " + std::to_string(i) + ": embedding has " +
                                        std::to_string(v.size()) + " values, the gallery's model " +
                                        model_id_ + " gives " + std::to_string(expect));
             }
-            if (i > 0 && v.size() != faces[0].embedding.size()) {
-                return InvalidArgument("faces of one enrollment have different dimensions");
+            if (i > 0 && v.size() != faces[0].face.embedding.size()) {
+                return InvalidArgument("face " + std::to_string(i) + " has " +
+                                       std::to_string(v.size()) + " values, face 0 has " +
+                                       std::to_string(faces[0].face.embedding.size()));
             }
-            Status s = CheckEmbedding(v, units[i]);
+            Status s = CheckEmbedding(v, units[i], expect > 0);
             if (!s.ok()) return s.WithContext("face " + std::to_string(i));
         }
     }
@@ -452,10 +489,15 @@ Result<EnrollResult> Gallery::Enroll(const std::string& subject_id, const Enroll
         index_.reset();
     }
     std::vector<TemplateRecord> records;
+    records.reserve(faces.size());
     std::vector<size_t> kept;
+    kept.reserve(faces.size());
     {
         std::shared_lock lock(mu_);
+        const bool keep_crops = settings_.keep_crops;
+        const std::string aad = TemplateAad(options.model_id);
         for (size_t i = 0; i < faces.size(); ++i) {
+            const std::string& subject_id = faces[i].subject_id;
             if (!options.force && index_ && index_->size() > 0) {
                 FG_ASSIGN_OR_RETURN(auto nn, index_->Search(units[i], 16));
                 bool dup = false;
@@ -481,25 +523,36 @@ Result<EnrollResult> Gallery::Enroll(const std::string& subject_id, const Enroll
             r.model_id = options.model_id;
             r.dim = dim;
             r.key_id = keys_->current_id();
-            FG_ASSIGN_OR_RETURN(r.sealed, keys_->Seal(units[i], TemplateAad(options.model_id)));
-            r.quality = faces[i].quality;
-            r.source = faces[i].source;
+            FG_ASSIGN_OR_RETURN(r.sealed, keys_->Seal(units[i], aad));
+            if (keep_crops && !faces[i].face.crop.empty()) {
+                FG_ASSIGN_OR_RETURN(r.crop, keys_->SealBytes(faces[i].face.crop, CropAad()));
+            }
+            r.quality = faces[i].face.quality;
+            r.source = faces[i].face.source;
             records.push_back(std::move(r));
             kept.push_back(i);
         }
     }
     if (records.empty()) return result;
-    std::optional<Subject> create;
+    std::vector<Subject> create;
     if (options.create_subject) {
-        FG_RETURN_IF_ERROR(ValidateMetadata(options.metadata.empty() ? "{}" : options.metadata));
-        create = Subject{subject_id, options.display_name,
-                         options.metadata.empty() ? "{}" : options.metadata};
+        for (size_t i : kept) {
+            const BulkFace& f = faces[i];
+            if (!create.empty() && create.back().id == f.subject_id) continue;
+            create.push_back(Subject{
+                f.subject_id, f.display_name.empty() ? options.display_name : f.display_name,
+                metadata});
+        }
     }
-    FG_ASSIGN_OR_RETURN(result.face_ids, store_->AddTemplates(records, create));
+    FG_ASSIGN_OR_RETURN(result.face_ids, store_->AddBulk(create, records));
     // The store is the source of truth and has committed; the index follows.
     std::unique_lock lock(mu_);
-    const std::uint32_t sid = InternSubject(subject_id);
-    for (std::int64_t id : result.face_ids) face_subject_[id] = sid;
+    std::uint32_t sid = 0;
+    for (size_t k = 0; k < kept.size(); ++k) {
+        if (k == 0 || faces[kept[k]].subject_id != faces[kept[k - 1]].subject_id)
+            sid = InternSubject(faces[kept[k]].subject_id);
+        face_subject_[result.face_ids[k]] = sid;
+    }
     std::vector<float> flat;
     flat.reserve(kept.size() * size_t(dim));
     for (size_t i : kept) flat.insert(flat.end(), units[i].begin(), units[i].end());
@@ -513,6 +566,100 @@ Result<EnrollResult> Gallery::Enroll(const std::string& subject_id, const Enroll
     index_source_ = index_source_.empty() ? "built" : index_source_;
     FG_RETURN_IF_ERROR(MaybeUpgradeIndex());
     return result;
+}
+
+Result<std::int64_t> Gallery::Reembed(const std::string& model_id, const CropEmbedder& embed,
+                                      std::optional<float> new_threshold) {
+    if (model_id.empty()) return InvalidArgument("re-embedding needs the new model id");
+    if (new_threshold && !(*new_threshold >= -1.f && *new_threshold <= 1.f))
+        return InvalidArgument("threshold must be in -1..1");
+    std::lock_guard w(write_mu_);
+    FG_ASSIGN_OR_RETURN(std::int64_t total, store_->CountTemplates());
+    FG_ASSIGN_OR_RETURN(std::int64_t missing, store_->CountTemplatesWithoutCrop());
+    if (missing > 0) {
+        return FailedPrecondition(
+            std::to_string(missing) + " of " + std::to_string(total) +
+            " templates have no stored face crop (the gallery did not keep crops when they were "
+            "enrolled, or they came from precomputed embeddings), so they cannot be re-embedded; "
+            "turn keep_crops on and re-enroll them from images, or delete them");
+    }
+    std::vector<TemplateRecord> updated;
+    updated.reserve(size_t(total));
+    std::vector<std::int64_t> ids;
+    std::vector<float> vectors;
+    int dim = 0;
+    const std::string aad = TemplateAad(model_id);
+    FG_RETURN_IF_ERROR(store_->ForEachTemplate(
+        [&](const TemplateRecord& r) -> Status {
+            FG_ASSIGN_OR_RETURN(std::vector<std::uint8_t> crop,
+                                keys_->OpenBytes(r.crop, r.key_id, CropAad()));
+            FG_ASSIGN_OR_RETURN(std::vector<float> v, embed(crop));
+            std::vector<float> unit;
+            Status s = CheckEmbedding(std::span<const float>(v), unit, false);
+            if (!s.ok()) return s.WithContext("re-embedding face " + std::to_string(r.face_id));
+            if (dim == 0) dim = int(unit.size());
+            if (int(unit.size()) != dim) return Internal("the new embedder changed dimension");
+            TemplateRecord t;
+            t.face_id = r.face_id;
+            t.model_id = model_id;
+            t.dim = dim;
+            t.key_id = keys_->current_id();
+            FG_ASSIGN_OR_RETURN(t.sealed, keys_->Seal(unit, aad));
+            updated.push_back(std::move(t));
+            ids.push_back(r.face_id);
+            vectors.insert(vectors.end(), unit.begin(), unit.end());
+            return Status::Ok();
+        },
+        true));
+    GallerySettings next = settings();
+    if (new_threshold) next.threshold = *new_threshold;
+    std::vector<std::pair<std::string, std::string>> put = {{"identify", next.ToJson().dump()}};
+    if (!updated.empty()) {
+        put.emplace_back("model_id", model_id);
+        put.emplace_back("dim", std::to_string(dim));
+    }
+    FG_RETURN_IF_ERROR(store_->ReplaceTemplates(updated, put));
+    std::unique_lock lock(mu_);
+    settings_ = next;
+    if (!updated.empty()) {
+        model_id_ = model_id;
+        dim_ = dim;
+        FG_ASSIGN_OR_RETURN(index_, FaceIndex::Build(ResolvedIndexConfig(), ids, vectors));
+        index_source_ = "rebuilt: re-embedded";
+    }
+    snapshot_stale_ = true;
+    // The old snapshot holds the old model's vectors: never load it again.
+    if (!options_.snapshot_path.empty()) {
+        std::error_code ec;
+        std::filesystem::remove(options_.snapshot_path, ec);
+    }
+    return std::int64_t(updated.size());
+}
+
+Status Gallery::CheckConsistency() {
+    std::lock_guard w(write_mu_);
+    FG_ASSIGN_OR_RETURN(std::vector<FaceRef> refs, store_->ListFaceRefs());
+    std::shared_lock lock(mu_);
+    std::vector<std::int64_t> store_ids;
+    store_ids.reserve(refs.size());
+    for (const FaceRef& r : refs) store_ids.push_back(r.face_id);
+    const std::vector<std::int64_t> index_ids =
+        index_ ? index_->Ids() : std::vector<std::int64_t>{};
+    if (index_ids != store_ids) {
+        return DataLoss("the index holds " + std::to_string(index_ids.size()) +
+                        " templates, the store " + std::to_string(store_ids.size()) +
+                        " (or other ids)");
+    }
+    if (face_subject_.size() != refs.size())
+        return DataLoss("face -> subject map size differs from the store");
+    for (const FaceRef& r : refs) {
+        auto it = face_subject_.find(r.face_id);
+        if (it == face_subject_.end() || subject_names_[it->second] != r.subject_id) {
+            return DataLoss("face " + std::to_string(r.face_id) + " belongs to '" + r.subject_id +
+                            "' in the store but not in memory");
+        }
+    }
+    return Status::Ok();
 }
 
 Status Gallery::MaybeUpgradeIndex() {
@@ -630,6 +777,11 @@ Result<std::int64_t> Gallery::RotateKey(std::shared_ptr<const KeyRing> keys) {
             FG_ASSIGN_OR_RETURN(std::vector<float> v,
                                 keys->Open(r.sealed, r.key_id, TemplateAad(r.model_id)));
             FG_ASSIGN_OR_RETURN(r.sealed, keys->Seal(v, TemplateAad(r.model_id)));
+            if (!r.crop.empty()) {
+                FG_ASSIGN_OR_RETURN(std::vector<std::uint8_t> crop,
+                                    keys->OpenBytes(r.crop, r.key_id, CropAad()));
+                FG_ASSIGN_OR_RETURN(r.crop, keys->SealBytes(crop, CropAad()));
+            }
             r.key_id = keys->current_id();
             batch.push_back(std::move(r));
         }

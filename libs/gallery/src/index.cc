@@ -198,6 +198,20 @@ class FaissFaceIndex final : public FaceIndex {
         return bytes;
     }
 
+    void SetSearchEffort(const IndexConfig& config) override {
+        std::unique_lock lock(mu_);
+        config_.hnsw_ef_search = config.hnsw_ef_search;
+        config_.ivf_nprobe = config.ivf_nprobe;
+        if (kind_ == IndexKind::kHnsw) {
+            auto* h = dynamic_cast<faiss::IndexHNSW*>(
+                static_cast<faiss::IndexIDMap2*>(index_.get())->index);
+            if (h) h->hnsw.efSearch = config.hnsw_ef_search;
+        } else if (kind_ == IndexKind::kIvf) {
+            auto* ivf = static_cast<faiss::IndexIVF*>(index_.get());
+            ivf->nprobe = size_t(std::min<std::int64_t>(config.ivf_nprobe, std::int64_t(ivf->nlist)));
+        }
+    }
+
     std::unordered_set<std::int64_t>& removed() { return removed_; }
 
   private:

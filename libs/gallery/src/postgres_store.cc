@@ -39,6 +39,8 @@ const char* const kMigrations[] = {
     CREATE TABLE meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL);
     INSERT INTO meta(key, value) VALUES ('generation', 0);
     )sql",
+    // 2: opt-in sealed aligned crops, for re-embedding with another model.
+    "ALTER TABLE faces ADD COLUMN crop BYTEA;",
 };
 constexpr int kSchemaVersion = int(std::size(kMigrations));
 constexpr std::int64_t kMigrationLock = 0x4647'4741'4c4cLL;  // "FGGALL"
@@ -54,6 +56,7 @@ class Params {
     Params& Text(std::string s) {
         store_.push_back(std::move(s));
         formats_.push_back(0);
+        nulls_.push_back(false);
         return *this;
     }
     Params& Int(std::int64_t v) { return Text(std::to_string(v)); }
@@ -61,13 +64,20 @@ class Params {
     Params& Bytes(const std::vector<std::uint8_t>& b) {
         store_.emplace_back(reinterpret_cast<const char*>(b.data()), b.size());
         formats_.push_back(1);
+        nulls_.push_back(false);
+        return *this;
+    }
+    /// An empty blob becomes SQL NULL (no crop kept).
+    Params& BytesOrNull(const std::vector<std::uint8_t>& b) {
+        Bytes(b);
+        nulls_.back() = b.empty();
         return *this;
     }
     int size() const { return int(store_.size()); }
     void Fill(std::vector<const char*>& v, std::vector<int>& len) const {
-        for (const std::string& s : store_) {
-            v.push_back(s.data());
-            len.push_back(int(s.size()));
+        for (size_t i = 0; i < store_.size(); ++i) {
+            v.push_back(nulls_[i] ? nullptr : store_[i].data());
+            len.push_back(int(store_[i].size()));
         }
     }
     const int* formats() const { return formats_.data(); }
@@ -75,6 +85,7 @@ class Params {
   private:
     std::vector<std::string> store_;
     std::vector<int> formats_;
+    std::vector<bool> nulls_;
 };
 
 class PostgresStore final : public Store {
@@ -200,15 +211,24 @@ class PostgresStore final : public Store {
         return QueryInt("SELECT count(*) FROM subjects", Params());
     }
 
-    Result<std::vector<std::int64_t>> AddTemplates(std::vector<TemplateRecord>& records,
-                                                   const std::optional<Subject>& create) override {
+    Result<std::vector<std::int64_t>> AddBulk(const std::vector<Subject>& create,
+                                              std::vector<TemplateRecord>& records) override {
         std::lock_guard lock(mu_);
         std::vector<std::int64_t> ids;
+        ids.reserve(records.size());
         Status s = Tx([&]() -> Status {
-            if (create) {
-                FG_ASSIGN_OR_RETURN(
-                    Res e, Run("SELECT 1 FROM subjects WHERE id = $1", Params().Text(create->id)));
-                if (PQntuples(e.get()) == 0) FG_RETURN_IF_ERROR(InsertSubject(*create));
+            const std::int64_t now = NowSeconds();
+            for (const Subject& c : create) {
+                FG_RETURN_IF_ERROR(
+                    Run("INSERT INTO subjects(id, display_name, metadata, created_at, updated_at)"
+                        " VALUES ($1,$2,$3,$4,$5) ON CONFLICT (id) DO NOTHING",
+                        Params()
+                            .Text(c.id)
+                            .Text(c.display_name.empty() ? c.id : c.display_name)
+                            .Text(c.metadata.empty() ? "{}" : c.metadata)
+                            .Int(c.created_at ? c.created_at : now)
+                            .Int(c.updated_at ? c.updated_at : now))
+                        .status());
             }
             std::string checked;
             for (TemplateRecord& r : records) {
@@ -216,11 +236,11 @@ class PostgresStore final : public Store {
                     FG_RETURN_IF_ERROR(RequireSubject(r.subject_id));
                     checked = r.subject_id;
                 }
-                if (r.created_at == 0) r.created_at = NowSeconds();
+                if (r.created_at == 0) r.created_at = now;
                 FG_ASSIGN_OR_RETURN(
                     Res res, Run("INSERT INTO faces(subject_id, model_id, dim, key_id, sealed, "
-                                 "quality, source, "
-                                 "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                                 "quality, source, created_at, crop)"
+                                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
                                  Params()
                                      .Text(r.subject_id)
                                      .Text(r.model_id)
@@ -229,7 +249,8 @@ class PostgresStore final : public Store {
                                      .Bytes(r.sealed)
                                      .Real(r.quality)
                                      .Text(r.source)
-                                     .Int(r.created_at)));
+                                     .Int(r.created_at)
+                                     .BytesOrNull(r.crop)));
                 r.face_id = std::atoll(PQgetvalue(res.get(), 0, 0));
                 ids.push_back(r.face_id);
             }
@@ -267,15 +288,16 @@ class PostgresStore final : public Store {
         return out;
     }
 
-    Status ForEachTemplate(const std::function<Status(const TemplateRecord&)>& fn) override {
+    Status ForEachTemplate(const std::function<Status(const TemplateRecord&)>& fn,
+                           bool with_crops) override {
         std::lock_guard lock(mu_);
         FG_RETURN_IF_ERROR(Ready());
         // Keyset pages keep memory bounded for million-template galleries.
         std::int64_t after = 0;
+        const std::string select = with_crops ? kTemplateSelect : kTemplateSelectNoCrop;
         for (;;) {
-            FG_ASSIGN_OR_RETURN(
-                Res r, Run(std::string(kTemplateSelect) + " WHERE id > $1 ORDER BY id LIMIT 10000",
-                           Params().Int(after), true));
+            FG_ASSIGN_OR_RETURN(Res r, Run(select + " WHERE id > $1 ORDER BY id LIMIT 10000",
+                                           Params().Int(after), true));
             const int n = PQntuples(r.get());
             for (int i = 0; i < n; ++i) {
                 TemplateRecord t = ReadTemplate(r.get(), i);
@@ -302,13 +324,48 @@ class PostgresStore final : public Store {
         return QueryInt("SELECT count(*) FROM faces", Params());
     }
 
+    Result<std::int64_t> CountTemplatesWithoutCrop() override {
+        std::lock_guard lock(mu_);
+        return QueryInt("SELECT count(*) FROM faces WHERE crop IS NULL", Params());
+    }
+
     Status UpdateSealed(const std::vector<TemplateRecord>& records) override {
         std::lock_guard lock(mu_);
         return Tx([&]() -> Status {
             for (const TemplateRecord& r : records) {
-                FG_RETURN_IF_ERROR(Run("UPDATE faces SET sealed = $1, key_id = $2 WHERE id = $3",
-                                       Params().Bytes(r.sealed).Text(r.key_id).Int(r.face_id))
-                                       .status());
+                FG_RETURN_IF_ERROR(
+                    Run("UPDATE faces SET sealed = $1, key_id = $2, crop = $3 WHERE id = $4",
+                        Params().Bytes(r.sealed).Text(r.key_id).BytesOrNull(r.crop).Int(r.face_id))
+                        .status());
+            }
+            return Bump();
+        });
+    }
+
+    Status ReplaceTemplates(
+        const std::vector<TemplateRecord>& records,
+        const std::vector<std::pair<std::string, std::string>>& settings) override {
+        std::lock_guard lock(mu_);
+        return Tx([&]() -> Status {
+            for (const TemplateRecord& r : records) {
+                FG_ASSIGN_OR_RETURN(
+                    Res u, Run("UPDATE faces SET model_id = $1, dim = $2, sealed = $3, key_id = $4"
+                               " WHERE id = $5",
+                               Params()
+                                   .Text(r.model_id)
+                                   .Int(r.dim)
+                                   .Bytes(r.sealed)
+                                   .Text(r.key_id)
+                                   .Int(r.face_id)));
+                if (std::string(PQcmdTuples(u.get())) != "1")
+                    return NotFound("face " + std::to_string(r.face_id) + " vanished");
+            }
+            for (const auto& [k, v] : settings) {
+                FG_RETURN_IF_ERROR(
+                    Run("INSERT INTO settings(key, value) VALUES ($1, $2) ON CONFLICT (key) DO "
+                        "UPDATE SET value = EXCLUDED.value",
+                        Params().Text(k).Text(v))
+                        .status());
             }
             return Bump();
         });
@@ -340,8 +397,11 @@ class PostgresStore final : public Store {
         "SELECT s.id, s.display_name, s.metadata, s.created_at, s.updated_at,"
         " (SELECT count(*) FROM faces f WHERE f.subject_id = s.id) FROM subjects s";
     static constexpr const char* kTemplateSelect =
-        "SELECT id, subject_id, model_id, dim, key_id, sealed, quality, source, created_at FROM "
-        "faces";
+        "SELECT id, subject_id, model_id, dim, key_id, sealed, quality, source, created_at, crop "
+        "FROM faces";
+    static constexpr const char* kTemplateSelectNoCrop =
+        "SELECT id, subject_id, model_id, dim, key_id, sealed, quality, source, created_at, NULL "
+        "FROM faces";
 
     Status Connect() {
         if (conn_) PQfinish(conn_);
@@ -487,6 +547,10 @@ class PostgresStore final : public Store {
         std::memcpy(&t.quality, &q, 4);
         t.source = text(7);
         t.created_at = BeInt(r, i, 8);
+        if (!PQgetisnull(r, i, 9)) {
+            const auto* c = reinterpret_cast<const std::uint8_t*>(PQgetvalue(r, i, 9));
+            t.crop.assign(c, c + PQgetlength(r, i, 9));
+        }
         return t;
     }
 

@@ -50,6 +50,8 @@ const char* const kMigrations[] = {
     CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);
     INSERT INTO meta(key, value) VALUES ('generation', 0);
     )sql",
+    // 2: opt-in sealed aligned crops, for re-embedding with another model.
+    "ALTER TABLE faces ADD COLUMN crop BLOB;",
 };
 constexpr int kSchemaVersion = int(std::size(kMigrations));
 
@@ -71,6 +73,14 @@ class Stmt {
     void Bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
     void Bind(int i, const std::vector<std::uint8_t>& b) {
         sqlite3_bind_blob(stmt_, i, b.data(), int(b.size()), SQLITE_TRANSIENT);
+    }
+    /// An empty blob is stored as NULL (no crop kept).
+    void BindOrNull(int i, const std::vector<std::uint8_t>& b) {
+        if (b.empty()) {
+            sqlite3_bind_null(stmt_, i);
+        } else {
+            Bind(i, b);
+        }
     }
     std::string Text(int c) const {
         const auto* p = sqlite3_column_text(stmt_, c);
@@ -243,26 +253,38 @@ class SqliteStore final : public Store {
         return QueryInt("SELECT count(*) FROM subjects");
     }
 
-    Result<std::vector<std::int64_t>> AddTemplates(std::vector<TemplateRecord>& records,
-                                                   const std::optional<Subject>& create) override {
+    Result<std::vector<std::int64_t>> AddBulk(const std::vector<Subject>& create,
+                                              std::vector<TemplateRecord>& records) override {
         std::lock_guard lock(mu_);
         std::vector<std::int64_t> ids;
+        ids.reserve(records.size());
         Status s = InTransaction([&]() -> Status {
-            if (create && !SubjectExists(create->id)) FG_RETURN_IF_ERROR(InsertSubject(*create));
             Status st;
-            Stmt ins(db_,
-                     "INSERT INTO faces(subject_id, model_id, dim, key_id, sealed, quality, "
-                     "source, created_at)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            Stmt sub(db_,
+                     "INSERT INTO subjects(id, display_name, metadata, created_at, updated_at)"
+                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
                      st);
             FG_RETURN_IF_ERROR(st);
-            std::string checked;
+            const std::int64_t now = NowSeconds();
+            for (const Subject& c : create) {
+                sub.Bind(1, c.id);
+                sub.Bind(2, c.display_name.empty() ? c.id : c.display_name);
+                sub.Bind(3, c.metadata.empty() ? std::string("{}") : c.metadata);
+                sub.Bind(4, c.created_at ? c.created_at : now);
+                sub.Bind(5, c.updated_at ? c.updated_at : now);
+                if (sqlite3_step(sub.get()) != SQLITE_DONE) return Error("create subject");
+                sub.Reset();
+            }
+            // One prepared statement for the whole batch; the foreign key finds missing
+            // subjects without a lookup per record.
+            Stmt ins(db_,
+                     "INSERT INTO faces(subject_id, model_id, dim, key_id, sealed, quality, "
+                     "source, created_at, crop)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     st);
+            FG_RETURN_IF_ERROR(st);
             for (TemplateRecord& r : records) {
-                if (r.subject_id != checked) {
-                    FG_RETURN_IF_ERROR(RequireSubject(r.subject_id));
-                    checked = r.subject_id;
-                }
-                if (r.created_at == 0) r.created_at = NowSeconds();
+                if (r.created_at == 0) r.created_at = now;
                 ins.Bind(1, r.subject_id);
                 ins.Bind(2, r.model_id);
                 ins.Bind(3, std::int64_t(r.dim));
@@ -271,7 +293,12 @@ class SqliteStore final : public Store {
                 ins.Bind(6, double(r.quality));
                 ins.Bind(7, r.source);
                 ins.Bind(8, r.created_at);
-                if (sqlite3_step(ins.get()) != SQLITE_DONE) return Error("insert template");
+                ins.BindOrNull(9, r.crop);
+                if (sqlite3_step(ins.get()) != SQLITE_DONE) {
+                    if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_FOREIGNKEY)
+                        return NotFound("no subject '" + r.subject_id + "'");
+                    return Error("insert template");
+                }
                 ins.Reset();
                 r.face_id = sqlite3_last_insert_rowid(db_);
                 ids.push_back(r.face_id);
@@ -310,16 +337,20 @@ class SqliteStore final : public Store {
     Result<std::vector<TemplateRecord>> GetTemplates(const std::string& subject_id) override {
         std::lock_guard lock(mu_);
         std::vector<TemplateRecord> out;
-        FG_RETURN_IF_ERROR(Scan("WHERE subject_id = ?", subject_id, [&](const TemplateRecord& r) {
-            out.push_back(r);
-            return Status::Ok();
-        }));
+        FG_RETURN_IF_ERROR(Scan(
+            "WHERE subject_id = ?", subject_id,
+            [&](const TemplateRecord& r) {
+                out.push_back(r);
+                return Status::Ok();
+            },
+            true));
         return out;
     }
 
-    Status ForEachTemplate(const std::function<Status(const TemplateRecord&)>& fn) override {
+    Status ForEachTemplate(const std::function<Status(const TemplateRecord&)>& fn,
+                           bool with_crops) override {
         std::lock_guard lock(mu_);
-        return Scan("", "", fn);
+        return Scan("", "", fn, with_crops);
     }
 
     Result<std::vector<FaceRef>> ListFaceRefs() override {
@@ -339,19 +370,51 @@ class SqliteStore final : public Store {
         return QueryInt("SELECT count(*) FROM faces");
     }
 
+    Result<std::int64_t> CountTemplatesWithoutCrop() override {
+        std::lock_guard lock(mu_);
+        return QueryInt("SELECT count(*) FROM faces WHERE crop IS NULL");
+    }
+
     Status UpdateSealed(const std::vector<TemplateRecord>& records) override {
         std::lock_guard lock(mu_);
         return InTransaction([&]() -> Status {
             Status st;
-            Stmt u(db_, "UPDATE faces SET sealed = ?, key_id = ? WHERE id = ?", st);
+            Stmt u(db_, "UPDATE faces SET sealed = ?, key_id = ?, crop = ? WHERE id = ?", st);
             FG_RETURN_IF_ERROR(st);
             for (const TemplateRecord& r : records) {
                 u.Bind(1, r.sealed);
                 u.Bind(2, r.key_id);
-                u.Bind(3, r.face_id);
+                u.BindOrNull(3, r.crop);
+                u.Bind(4, r.face_id);
                 if (sqlite3_step(u.get()) != SQLITE_DONE) return Error("update template");
                 u.Reset();
             }
+            return Bump();
+        });
+    }
+
+    Status ReplaceTemplates(
+        const std::vector<TemplateRecord>& records,
+        const std::vector<std::pair<std::string, std::string>>& settings) override {
+        std::lock_guard lock(mu_);
+        return InTransaction([&]() -> Status {
+            Status st;
+            Stmt u(db_,
+                   "UPDATE faces SET model_id = ?, dim = ?, sealed = ?, key_id = ? WHERE id = ?",
+                   st);
+            FG_RETURN_IF_ERROR(st);
+            for (const TemplateRecord& r : records) {
+                u.Bind(1, r.model_id);
+                u.Bind(2, std::int64_t(r.dim));
+                u.Bind(3, r.sealed);
+                u.Bind(4, r.key_id);
+                u.Bind(5, r.face_id);
+                if (sqlite3_step(u.get()) != SQLITE_DONE) return Error("update template");
+                if (sqlite3_changes(db_) != 1)
+                    return NotFound("face " + std::to_string(r.face_id) + " vanished");
+                u.Reset();
+            }
+            for (const auto& [k, v] : settings) FG_RETURN_IF_ERROR(PutSettingLocked(k, v));
             return Bump();
         });
     }
@@ -371,20 +434,25 @@ class SqliteStore final : public Store {
     Status PutSetting(const std::string& key, const std::string& value) override {
         std::lock_guard lock(mu_);
         return InTransaction([&]() -> Status {
-            Status st;
-            Stmt q(db_,
-                   "INSERT INTO settings(key, value) VALUES (?, ?)"
-                   " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                   st);
-            FG_RETURN_IF_ERROR(st);
-            q.Bind(1, key);
-            q.Bind(2, value);
-            if (sqlite3_step(q.get()) != SQLITE_DONE) return Error("put setting");
+            FG_RETURN_IF_ERROR(PutSettingLocked(key, value));
             return Bump();
         });
     }
 
   private:
+    Status PutSettingLocked(const std::string& key, const std::string& value) {
+        Status st;
+        Stmt q(db_,
+               "INSERT INTO settings(key, value) VALUES (?, ?)"
+               " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+               st);
+        FG_RETURN_IF_ERROR(st);
+        q.Bind(1, key);
+        q.Bind(2, value);
+        if (sqlite3_step(q.get()) != SQLITE_DONE) return Error("put setting");
+        return Status::Ok();
+    }
+
     Status Error(const std::string& what) const {
         const int code = sqlite3_extended_errcode(db_);
         std::string msg = what + " in " + path_ + ": " + sqlite3_errmsg(db_);
@@ -544,12 +612,12 @@ class SqliteStore final : public Store {
     }
 
     Status Scan(const std::string& where, const std::string& arg,
-                const std::function<Status(const TemplateRecord&)>& fn) {
+                const std::function<Status(const TemplateRecord&)>& fn, bool with_crops) {
         Status st;
         const std::string sql =
-            "SELECT id, subject_id, model_id, dim, key_id, sealed, quality, source, created_at "
-            "FROM faces " +
-            where + " ORDER BY id";
+            std::string("SELECT id, subject_id, model_id, dim, key_id, sealed, quality, source, "
+                        "created_at, ") +
+            (with_crops ? "crop" : "NULL") + " FROM faces " + where + " ORDER BY id";
         Stmt q(db_, sql.c_str(), st);
         FG_RETURN_IF_ERROR(st);
         if (!where.empty()) q.Bind(1, arg);
@@ -565,6 +633,7 @@ class SqliteStore final : public Store {
             r.quality = float(q.Real(6));
             r.source = q.Text(7);
             r.created_at = q.Int(8);
+            r.crop = q.Blob(9);
             FG_RETURN_IF_ERROR(fn(r));
         }
         if (rc != SQLITE_DONE) return Error("read templates");

@@ -136,7 +136,159 @@ TEST_F(GalleryTest, BadInputIsRejectedClearly) {
     EXPECT_EQ(g->DeleteSubject("nobody").code(), StatusCode::kNotFound);
     EXPECT_EQ(g->UpdateMetadata("p1", "[1,2]").code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(g->CreateSubject({"p1", ""}).code(), StatusCode::kAlreadyExists);
+    EXPECT_EQ(g->MergeSubjects("nobody", "p1").code(), StatusCode::kNotFound);
+    EXPECT_EQ(g->MergeSubjects("p1", "nobody").code(), StatusCode::kNotFound);
+    EXPECT_EQ(g->MergeSubjects("p1", "p1").code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(g->RenameSubject("nobody", "x").code(), StatusCode::kNotFound);
+    EXPECT_EQ(g->RemoveFace(987654).code(), StatusCode::kNotFound);
     EXPECT_EQ(*g->store().CountTemplates(), 4);  // nothing half-written
+    EXPECT_TRUE(g->CheckConsistency().ok());
+}
+
+TEST_F(GalleryTest, NewGalleryTakesThePacksThresholdOnce) {
+    GalleryOptions o{.location = path_, .keys = keys_};
+    o.default_threshold = 0.45f;
+    auto g = Gallery::Open(o);
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    EXPECT_FLOAT_EQ((*g)->settings().threshold, 0.45f);
+    g->reset();
+    // Stored at creation: another pack's default no longer changes it.
+    o.default_threshold = 0.30f;
+    auto again = Gallery::Open(o);
+    EXPECT_FLOAT_EQ((*again)->settings().threshold, 0.45f);
+    fg::testing::TmpDir other;
+    auto plain = Gallery::Open({.location = (other / "p.db").string(), .keys = keys_});
+    EXPECT_FLOAT_EQ((*plain)->settings().threshold, 0.40f);
+}
+
+TEST_F(GalleryTest, EnrollBulkIsAllOrNothingAndIndexed) {
+    auto g = Open();
+    std::vector<BulkFace> faces;
+    for (int p = 0; p < 1000; ++p) {
+        for (int s = 0; s < 3; ++s) {
+            faces.push_back({"b" + std::to_string(p),
+                             {Sample(std::uint32_t(p), std::uint32_t(s)), -1.f, "bulk", {}},
+                             ""});
+        }
+    }
+    auto bad = faces;
+    bad[1500].face.embedding[3] = std::numeric_limits<float>::quiet_NaN();
+    auto r = g->EnrollBulk(bad, {.model_id = kModel, .force = true});
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("face 1500"), std::string::npos) << r.status().message();
+    EXPECT_EQ(*g->store().CountTemplates(), 0);
+    EXPECT_EQ(g->EnrollBulk(faces, {.model_id = kModel, .create_subject = false, .force = true})
+                  .status()
+                  .code(),
+              StatusCode::kNotFound);
+    EXPECT_EQ(*g->store().CountSubjects(), 0);
+    r = g->EnrollBulk(faces, {.model_id = kModel, .force = true});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->face_ids.size(), 3000u);
+    EXPECT_EQ(*g->store().CountSubjects(), 1000);
+    EXPECT_EQ(g->store().GetSubject("b17")->face_count, 3);
+    EXPECT_EQ(g->Identify(Probe(Sample(417, 9)))->subject_id, "b417");
+    EXPECT_TRUE(g->CheckConsistency().ok());
+    // The duplicate check applies per face of a bulk call too.
+    std::vector<BulkFace> dup = {{"new", {Sample(5, 11, 0.2f), -1.f, "bulk", {}}, ""},
+                                 {"new2", {Sample(2000, 0), -1.f, "bulk", {}}, ""}};
+    r = g->EnrollBulk(dup, {.model_id = kModel});
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->rejected.size(), 1u);
+    EXPECT_EQ(r->rejected[0].face, 0u);
+    EXPECT_FALSE(g->store().GetSubject("new").ok());
+    EXPECT_TRUE(g->store().GetSubject("new2").ok());
+}
+
+// A stand-in for a second embedder: reads the identity written into the fake crop and gives
+// a 32-d vector of another "model".
+Result<std::vector<float>> FakeEmbedCrop(std::span<const std::uint8_t> crop) {
+    if (crop.size() != 8) return InvalidArgument("not a fake crop");
+    std::uint32_t person, shot;
+    std::memcpy(&person, crop.data(), 4);
+    std::memcpy(&shot, crop.data() + 4, 4);
+    return Sample(person, shot, 0.5f, 32);
+}
+
+std::vector<std::uint8_t> FakeCrop(std::uint32_t person, std::uint32_t shot) {
+    std::vector<std::uint8_t> c(8);
+    std::memcpy(c.data(), &person, 4);
+    std::memcpy(c.data() + 4, &shot, 4);
+    return c;
+}
+
+TEST_F(GalleryTest, CropsAreKeptOnlyOnOptInAndReembedSwitchesTheModel) {
+    auto g = Open();
+    EXPECT_FALSE(g->settings().keep_crops);
+    ASSERT_TRUE(g->Enroll("p0", {.model_id = kModel},
+                          std::vector<NewFace>{{Sample(0, 0), 0.9f, "t", FakeCrop(0, 0)}})
+                    .ok());
+    EXPECT_EQ(*g->store().CountTemplatesWithoutCrop(), 1);  // off by default: not stored
+    auto refused = g->Reembed("model-b@1", FakeEmbedCrop, 0.5f);
+    EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(refused.status().message().find("no stored face crop"), std::string::npos);
+    EXPECT_EQ(g->model_id(), kModel);
+    ASSERT_TRUE(g->DeleteSubject("p0").ok());
+
+    GallerySettings s = g->settings();
+    s.keep_crops = true;
+    ASSERT_TRUE(g->UpdateSettings(s).ok());
+    for (std::uint32_t p = 0; p < 20; ++p) {
+        std::vector<NewFace> faces;
+        for (std::uint32_t k = 0; k < 2; ++k)
+            faces.push_back({Sample(p, k), 0.9f, "t", FakeCrop(p, k)});
+        ASSERT_TRUE(g->Enroll("p" + std::to_string(p), {.model_id = kModel}, faces).ok());
+    }
+    EXPECT_EQ(*g->store().CountTemplatesWithoutCrop(), 0);
+    // Crops are sealed: the raw crop bytes never reach the file.
+    ASSERT_TRUE(g->Close().ok());
+    for (const std::string& f : {path_, path_ + "-wal"}) {
+        std::ifstream in(f, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const auto crop = FakeCrop(13, 1);
+        EXPECT_EQ(bytes.find(std::string(crop.begin(), crop.end())), std::string::npos) << f;
+    }
+    // Rotation re-encrypts crops too: re-embedding later works with only the new key.
+    auto new_keys =
+        testing::TestKeys("aa0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+    new_keys->AddOld(*ParseKey(testing::kTestKeyHex));
+    ASSERT_TRUE(g->RotateKey(new_keys).ok());
+    g.reset();
+    auto only_new =
+        testing::TestKeys("aa0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+    g = Open(only_new);
+    ASSERT_TRUE(g);
+
+    auto n = g->Reembed("model-b@1", FakeEmbedCrop, 0.5f);
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    EXPECT_EQ(*n, 40);
+    EXPECT_EQ(g->model_id(), "model-b@1");
+    EXPECT_EQ(g->dim(), 32);
+    EXPECT_FLOAT_EQ(g->settings().threshold, 0.5f);
+    EXPECT_TRUE(g->CheckConsistency().ok());
+    // Probes of the old model are refused with a message naming both models.
+    auto old = g->Identify(Probe(Sample(3, 9)));
+    EXPECT_EQ(old.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(old.status().message().find("model-b@1"), std::string::npos);
+    EXPECT_NE(old.status().message().find(kModel), std::string::npos);
+    EXPECT_EQ(g->Identify(Probe(Sample(3, 9, 0.5f, 32), "model-b@1"))->subject_id, "p3");
+    EXPECT_EQ(g->Enroll("x", {.model_id = kModel}, std::vector<NewFace>{{Sample(99, 0)}})
+                  .status()
+                  .code(),
+              StatusCode::kFailedPrecondition);
+    // Survives reopening (the old model's snapshot is gone, the store has the new templates).
+    g.reset();
+    g = Open(only_new);
+    EXPECT_EQ(g->model_id(), "model-b@1");
+    EXPECT_EQ(g->Identify(Probe(Sample(7, 9, 0.5f, 32), "model-b@1"))->subject_id, "p7");
+    EXPECT_EQ(g->settings().keep_crops, true);
+    // A failing embedder changes nothing.
+    auto failing = [](std::span<const std::uint8_t>) -> Result<std::vector<float>> {
+        return Internal("embedder broke");
+    };
+    EXPECT_FALSE(g->Reembed("model-c@1", failing, std::nullopt).ok());
+    EXPECT_EQ(g->model_id(), "model-b@1");
+    EXPECT_EQ(g->store().GetTemplates("p1")->front().model_id, "model-b@1");
 }
 
 TEST_F(GalleryTest, VerifyDeleteMergeRemoveKeepIndexInStep) {
@@ -212,6 +364,11 @@ TEST_F(GalleryTest, CopiedDatabaseRevealsNoEmbedding) {
     // Opening with the wrong key fails clearly instead of returning garbage.
     auto wrong =
         testing::TestKeys("ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+    // With the (sealed) snapshot present too: it is not trusted, and the store's rows refuse.
+    ASSERT_TRUE(Open()->SaveSnapshot().ok());
+    auto bad_snap = Gallery::Open({.location = path_, .keys = wrong});
+    ASSERT_FALSE(bad_snap.ok());
+    EXPECT_EQ(bad_snap.status().code(), StatusCode::kFailedPrecondition);
     std::filesystem::remove(path_ + ".index");
     auto bad = Gallery::Open({.location = path_, .keys = wrong});
     ASSERT_FALSE(bad.ok());

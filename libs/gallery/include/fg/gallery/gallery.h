@@ -9,7 +9,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -27,11 +29,16 @@ namespace fg::gallery {
 
 /// Per-gallery settings, stored in the gallery itself (so every node sharing it agrees).
 struct GallerySettings {
-    float threshold = 0.35f;           ///< minimum best score to name a subject
+    /// Minimum best score to name a subject. A new gallery takes the pack's verify_threshold
+    /// (GalleryOptions::default_threshold); 0.40 is vision::DefaultVerifyThreshold's fallback.
+    float threshold = 0.40f;
     float margin = 0.05f;              ///< minimum lead of the best subject over the runner-up
     int top_k = 5;                     ///< candidates returned by identify
     float duplicate_threshold = 0.6f;  ///< enrollment refuses a face this close to another subject
     std::string index = "auto";        ///< auto, flat, hnsw, ivf
+    /// Opt-in: also store each enrolled face's aligned crop (sealed like the templates), so the
+    /// gallery can be re-embedded with another model. Off by default: no face images kept.
+    bool keep_crops = false;
     Status Validate() const;
     nlohmann::json ToJson() const;
     /// Applies the keys present in `j` over the current values.
@@ -50,12 +57,26 @@ struct GalleryOptions {
     /// Close() writes a snapshot only when the index has at least this many templates (below
     /// it, rebuilding from the store is as fast as reading one).
     std::int64_t snapshot_min_size = 10000;
+    /// Threshold of a gallery that has no stored settings yet (the embedder pack's
+    /// verify_threshold); stored on first open so every later open and node agrees.
+    std::optional<float> default_threshold;
+    /// Settings other than the threshold for a new gallery (e.g. keep_crops), stored likewise.
+    std::optional<nlohmann::json> default_settings;
 };
 
 struct NewFace {
     std::vector<float> embedding;
     float quality = -1;  ///< -1: unknown (precomputed embedding)
     std::string source;
+    /// Encoded aligned crop (PNG); stored, sealed, only when settings().keep_crops.
+    std::vector<std::uint8_t> crop;
+};
+
+/// One face of a bulk enrollment (many subjects in one transaction).
+struct BulkFace {
+    std::string subject_id;
+    NewFace face;
+    std::string display_name;  ///< for a created subject (default: EnrollOptions, then the id)
 };
 
 struct EnrollOptions {
@@ -135,6 +156,24 @@ class Gallery {
     /// bad input (dimension, NaN/Inf, model) fails the whole call.
     Result<EnrollResult> Enroll(const std::string& subject_id, const EnrollOptions& options,
                                 std::span<const NewFace> faces);
+    /// The bulk path: faces of many subjects validated, sealed and stored in one transaction
+    /// (one prepared statement), then indexed in one add. `Rejection::face` indexes `faces`.
+    /// Missing subjects are created when options.create_subject. All or nothing on bad input.
+    Result<EnrollResult> EnrollBulk(std::span<const BulkFace> faces, const EnrollOptions& options);
+
+    /// Embeds one stored crop (the PNG bytes) with the new model.
+    using CropEmbedder =
+        std::function<Result<std::vector<float>>(std::span<const std::uint8_t> crop)>;
+    /// Rebuilds every template from its stored crop with another embedder and switches the
+    /// gallery to `model_id` in one transaction (the threshold too, when given: scores of
+    /// another model need another threshold). FailedPrecondition, changing nothing, when any
+    /// template has no crop. Returns the number of templates re-embedded.
+    Result<std::int64_t> Reembed(const std::string& model_id, const CropEmbedder& embed,
+                                 std::optional<float> new_threshold);
+
+    /// Checks that the index and the face -> subject map hold exactly the store's templates and
+    /// owners; DataLoss naming the first difference. Waits for a running mutation.
+    Status CheckConsistency();
 
     /// Top-k subjects (0 = settings().top_k) and the open-set decision.
     Result<Identification> Identify(const vision::Embedding& probe, int top_k = 0) const;
@@ -160,7 +199,9 @@ class Gallery {
     Status RebuildIndex(const std::string& why);
     Status MaybeUpgradeIndex();
     Status CheckProbe(const vision::Embedding& probe, std::vector<float>& unit) const;
-    Status CheckEmbedding(std::span<const float> v, std::vector<float>& unit) const;
+    Status CheckEmbedding(std::span<const float> v, std::vector<float>& unit,
+                          bool check_dim = true) const;
+    std::string CropAad() const;
     std::string TemplateAad(const std::string& model_id) const;
     std::uint32_t InternSubject(const std::string& id);
     IndexConfig ResolvedIndexConfig() const;

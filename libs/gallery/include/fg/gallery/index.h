@@ -70,6 +70,9 @@ class FaceIndex {
                                  std::vector<float>& vectors) const = 0;
     /// Approximate resident bytes of the index.
     virtual std::int64_t MemoryBytes() const = 0;
+    /// Applies the search-time effort of `config` (HNSW efSearch, IVF nprobe); exact indexes
+    /// ignore it. For measuring recall against latency without rebuilding.
+    virtual void SetSearchEffort(const IndexConfig& config) = 0;
 };
 
 }  // namespace fg::gallery

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fg/base/status.h"
@@ -40,6 +41,9 @@ struct TemplateRecord {
     float quality = 0;   ///< 0..1; -1 when unknown (precomputed embeddings)
     std::string source;  ///< image path or "embedding-file:..." etc.
     std::int64_t created_at = 0;
+    /// The aligned face crop (PNG), sealed with the same key as `sealed`; empty unless the
+    /// operator opted in to keeping crops (GallerySettings::keep_crops). Needed by re-embedding.
+    std::vector<std::uint8_t> crop;
 };
 
 /// Face id -> subject id, the part of a template the index needs without decrypting.
@@ -79,20 +83,38 @@ class Store {
     virtual Result<ListPage> ListSubjects(const std::string& after, int limit) = 0;
     virtual Result<std::int64_t> CountSubjects() = 0;
 
-    /// Inserts templates (all for existing subjects) in one transaction; fills and returns face
-    /// ids. When `create_subject` is set and the subject does not exist it is created in the same
-    /// transaction.
-    virtual Result<std::vector<std::int64_t>> AddTemplates(
-        std::vector<TemplateRecord>& records, const std::optional<Subject>& create_subject) = 0;
+    /// Inserts templates in one transaction, first creating those of `create` that do not exist
+    /// yet; fills and returns face ids. A record of a subject that neither exists nor is in
+    /// `create` fails the whole call with NotFound. The bulk path: one transaction and one
+    /// prepared statement for thousands of templates of many subjects.
+    virtual Result<std::vector<std::int64_t>> AddBulk(const std::vector<Subject>& create,
+                                                      std::vector<TemplateRecord>& records) = 0;
+    /// AddBulk for one subject (created in the same transaction when given and missing).
+    Result<std::vector<std::int64_t>> AddTemplates(std::vector<TemplateRecord>& records,
+                                                   const std::optional<Subject>& create_subject) {
+        std::vector<Subject> create;
+        if (create_subject) create.push_back(*create_subject);
+        return AddBulk(create, records);
+    }
     /// Returns the subject id the face belonged to.
     virtual Result<std::string> RemoveTemplate(std::int64_t face_id) = 0;
     virtual Result<std::vector<TemplateRecord>> GetTemplates(const std::string& subject_id) = 0;
-    /// Streams every template in face id order; stops at the first error of `fn`.
-    virtual Status ForEachTemplate(const std::function<Status(const TemplateRecord&)>& fn) = 0;
+    /// Streams every template in face id order; stops at the first error of `fn`. Crops are
+    /// read only when `with_crops` (index rebuilds do not need them).
+    virtual Status ForEachTemplate(const std::function<Status(const TemplateRecord&)>& fn,
+                                   bool with_crops = false) = 0;
     virtual Result<std::vector<FaceRef>> ListFaceRefs() = 0;
     virtual Result<std::int64_t> CountTemplates() = 0;
-    /// Replaces sealed blobs and key ids (key rotation), in one transaction.
+    /// Templates stored without a crop (they cannot be re-embedded).
+    virtual Result<std::int64_t> CountTemplatesWithoutCrop() = 0;
+    /// Replaces sealed blobs, crops and key ids (key rotation), in one transaction.
     virtual Status UpdateSealed(const std::vector<TemplateRecord>& records) = 0;
+    /// Re-embedding: replaces model id, dim, sealed blob and key id of the given templates and
+    /// writes `settings` (key, value), all in one transaction, so the gallery never holds
+    /// templates of two models.
+    virtual Status ReplaceTemplates(
+        const std::vector<TemplateRecord>& records,
+        const std::vector<std::pair<std::string, std::string>>& settings) = 0;
 
     virtual Result<std::optional<std::string>> GetSetting(const std::string& key) = 0;
     virtual Status PutSetting(const std::string& key, const std::string& value) = 0;

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: Apache-2.0
+// facegate eval openset: open-set identification accuracy on CFP's frontal images through the
+// real gallery (enroll, identify with threshold and margin), with the threshold calibrated on
+// data disjoint from every probe.
+//
+// Protocol (reproducible, no randomness): people sorted by folder name; even positions are
+// enrolled, odd positions are strangers. An enrolled person's first --enroll-images frontal
+// photos are enrolled, the rest are genuine probes; every frontal photo of a stranger is an
+// impostor probe. The threshold is calibrated on pairs among the enrollment photos only.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "common.h"
+#include "fg/gallery/calibration.h"
+#include "fg/gallery/gallery.h"
+#include "fg/image/image_io.h"
+
+namespace fg::cli {
+namespace {
+
+struct OpenSetArgs {
+    EngineOptions engine;
+    std::string root;
+    int enroll_images = 5;
+    double far = 1e-5;
+    float margin = 0.05f;
+    int workers = 2;
+    bool json = false;
+};
+
+struct Photo {
+    std::filesystem::path path;
+    int person = 0;  ///< index into the people list
+    enum Role { kEnroll, kGenuine, kImpostor } role = kEnroll;
+    std::optional<vision::Embedding> embedding;
+};
+
+/// Main-face embedding of every photo, one Worker per thread.
+Status EmbedPhotos(const vision::Engine& engine, std::vector<Photo>& photos, int workers) {
+    std::atomic<size_t> next{0}, done{0};
+    std::mutex mu;
+    Status fatal;
+    auto body = [&] {
+        auto worker = engine.CreateWorker();
+        if (!worker.ok()) {
+            std::lock_guard lock(mu);
+            fatal = worker.status();
+            return;
+        }
+        for (size_t i = next++; i < photos.size(); i = next++) {
+            auto img = LoadImage(photos[i].path);
+            if (img.ok()) {
+                auto faces = (*worker)->Analyze(
+                    *img, {.embed = true, .keep_aligned = false, .max_faces = 1});
+                const int m = faces.ok() ? PickMainFace(*faces) : -1;
+                if (m >= 0) photos[i].embedding = (*faces)[size_t(m)].embedding;
+            }
+            if (++done % 500 == 0) std::cerr << done << "/" << photos.size() << " photos\n";
+        }
+    };
+    std::vector<std::thread> pool;
+    for (int w = 0; w < std::max(1, workers); ++w) pool.emplace_back(body);
+    for (auto& t : pool) t.join();
+    return fatal;
+}
+
+struct ProbeOutcome {
+    int truth = -1;  ///< enrolled person for genuine probes, -1 for strangers
+    bool has_face = false;
+    std::string top1, top2_subject;
+    float s1 = -2, s2 = -2;
+};
+
+nlohmann::json Rates(const std::vector<ProbeOutcome>& probes,
+                     const std::vector<std::string>& names, float threshold, float margin) {
+    std::int64_t genuine = 0, correct = 0, wrong = 0, impostor = 0, impostor_face = 0,
+                 false_accept = 0;
+    for (const ProbeOutcome& p : probes) {
+        const bool known = p.has_face && p.s1 >= threshold && p.s1 - p.s2 >= margin;
+        if (p.truth >= 0) {
+            ++genuine;
+            if (known && p.top1 == names[size_t(p.truth)]) ++correct;
+            if (known && p.top1 != names[size_t(p.truth)]) ++wrong;
+        } else {
+            ++impostor;
+            impostor_face += p.has_face;
+            false_accept += known;
+        }
+    }
+    auto rate = [](std::int64_t a, std::int64_t b) { return b ? double(a) / double(b) : 0.0; };
+    return {{"threshold", threshold},
+            {"margin", margin},
+            {"tar", rate(correct, genuine)},
+            {"true_accepts", correct},
+            {"wrong_identity_rate", rate(wrong, genuine)},
+            {"far", rate(false_accept, impostor_face)},
+            {"false_accepts", false_accept}};
+}
+
+int RunOpenSet(const OpenSetArgs& a) {
+    const auto images = std::filesystem::path(a.root) / "Data" / "Images";
+    std::error_code ec;
+    if (!std::filesystem::is_directory(images, ec))
+        return Fail(NotFound(images.string() + " is not a folder (expected the CFP layout)"));
+    std::vector<std::string> people;
+    for (const auto& d : std::filesystem::directory_iterator(images, ec)) {
+        if (d.is_directory() && std::filesystem::is_directory(d.path() / "frontal"))
+            people.push_back(d.path().filename().string());
+    }
+    std::sort(people.begin(), people.end());
+    if (people.size() < 4) return Fail(InvalidArgument("too few people under " + images.string()));
+    std::vector<Photo> photos;
+    for (size_t p = 0; p < people.size(); ++p) {
+        std::vector<std::filesystem::path> files;
+        for (const auto& f : std::filesystem::directory_iterator(images / people[p] / "frontal"))
+            files.push_back(f.path());
+        std::sort(files.begin(), files.end());
+        const bool enrolled = p % 2 == 0;
+        for (size_t i = 0; i < files.size(); ++i) {
+            Photo ph{files[i], int(p), Photo::kImpostor, std::nullopt};
+            if (enrolled)
+                ph.role = int(i) < a.enroll_images ? Photo::kEnroll : Photo::kGenuine;
+            photos.push_back(std::move(ph));
+        }
+    }
+    auto cfg = a.engine.ToConfig(true);
+    if (!cfg.ok()) return Fail(cfg.status());
+    auto engine = vision::Engine::Create(*cfg);
+    if (!engine.ok()) return Fail(engine.status());
+    const std::string model = (*engine)->embedder_info()->model_id;
+    const auto t0 = std::chrono::steady_clock::now();
+    if (Status s = EmbedPhotos(**engine, photos, a.workers); !s.ok()) return Fail(s);
+    const double embed_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    // Calibration on the enrollment photos only: disjoint from every probe.
+    std::vector<const Photo*> enroll;
+    for (const Photo& p : photos) {
+        if (p.role == Photo::kEnroll && p.embedding) enroll.push_back(&p);
+    }
+    std::vector<float> genuine, impostor;
+    for (size_t i = 0; i < enroll.size(); ++i) {
+        for (size_t j = i + 1; j < enroll.size(); ++j) {
+            const float s = vision::CosineSimilarity(*enroll[i]->embedding, *enroll[j]->embedding);
+            (enroll[i]->person == enroll[j]->person ? genuine : impostor).push_back(s);
+        }
+    }
+    auto cal = gallery::Calibrate(genuine, impostor);
+    if (!cal.ok()) return Fail(cal.status());
+
+    // The real gallery: a temporary SQLite file with a throwaway key.
+    char tmpl[] = "/tmp/fg-openset-XXXXXX";
+    if (!mkdtemp(tmpl)) return Fail(Internal("mkdtemp failed"));
+    const std::string dir = tmpl;
+    struct Cleanup {
+        std::string dir;
+        ~Cleanup() {
+            std::error_code e;
+            std::filesystem::remove_all(dir, e);
+        }
+    } cleanup{dir};
+    auto key = gallery::ParseKey(std::string(64, '7'));
+    auto g = gallery::Gallery::Open({.location = dir + "/openset.db",
+                                     .keys = std::make_shared<gallery::KeyRing>(*key),
+                                     .index = {},
+                                     .snapshot_path = {}});
+    if (!g.ok()) return Fail(g.status());
+    for (const Photo* p : enroll) {
+        auto r = (*g)->Enroll(people[size_t(p->person)],
+                              {.model_id = model,
+                               .create_subject = true,
+                               .display_name = "",
+                               .metadata = "{}",
+                               .force = true},
+                              std::vector<gallery::NewFace>{
+                                  {p->embedding->values, -1.f, p->path.string(), {}}});
+        if (!r.ok()) return Fail(r.status().WithContext(p->path.string()));
+    }
+    std::vector<ProbeOutcome> probes;
+    std::int64_t no_face[3] = {0, 0, 0};
+    for (const Photo& p : photos) {
+        if (!p.embedding) ++no_face[p.role];
+        if (p.role == Photo::kEnroll) continue;
+        ProbeOutcome o;
+        o.truth = p.role == Photo::kGenuine ? p.person : -1;
+        o.has_face = p.embedding.has_value();
+        if (o.has_face) {
+            auto id = (*g)->Identify(*p.embedding, 2);
+            if (!id.ok()) return Fail(id.status().WithContext(p.path.string()));
+            if (!id->candidates.empty()) {
+                o.top1 = id->candidates[0].subject_id;
+                o.s1 = id->candidates[0].score;
+            }
+            if (id->candidates.size() > 1) o.s2 = id->candidates[1].score;
+        }
+        probes.push_back(std::move(o));
+    }
+    std::int64_t genuine_probes = 0, impostor_probes = 0;
+    for (const auto& p : probes) (p.truth >= 0 ? genuine_probes : impostor_probes)++;
+
+    nlohmann::json points = nlohmann::json::array();
+    nlohmann::json chosen;
+    for (const auto& op : cal->points) {
+        nlohmann::json row = Rates(probes, people, op.threshold, a.margin);
+        row["calibrated_for_pair_far"] = op.target_far;
+        row["resolvable"] = op.resolvable;
+        if (std::fabs(op.target_far - a.far) < op.target_far * 1e-6) chosen = row;
+        points.push_back(row);
+    }
+    const float pack_threshold = vision::DefaultVerifyThreshold((*engine)->pack());
+    nlohmann::json pack_row = Rates(probes, people, pack_threshold, a.margin);
+    nlohmann::json out{
+        {"root", a.root},
+        {"model_id", model},
+        {"protocol",
+         "CFP frontal; people sorted by folder, even positions enrolled (first " +
+             std::to_string(a.enroll_images) +
+             " photos), odd positions strangers; threshold calibrated on pairs among the "
+             "enrollment photos only"},
+        {"enrolled_people", (people.size() + 1) / 2},
+        {"stranger_people", people.size() / 2},
+        {"enrolled_templates", enroll.size()},
+        {"genuine_probes", genuine_probes},
+        {"impostor_probes", impostor_probes},
+        {"no_face", {{"enroll", no_face[0]}, {"genuine", no_face[1]}, {"impostor", no_face[2]}}},
+        {"calibration_pairs",
+         {{"genuine", cal->genuine_pairs}, {"impostor", cal->impostor_pairs}}},
+        {"rates_note",
+         "tar: genuine probes identified as the right person (over all genuine probes, no face "
+         "counts as a miss); far: impostor probes with a face identified as anyone"},
+        {"calibrated", chosen},
+        {"points", points},
+        {"pack_threshold", pack_row},
+        {"embed_s", embed_s}};
+    if (a.json) {
+        PrintJson(out);
+    } else {
+        std::printf("enrolled %zu people (%zu templates); %lld genuine, %lld impostor probes\n",
+                    (people.size() + 1) / 2, enroll.size(), (long long)genuine_probes,
+                    (long long)impostor_probes);
+        for (const auto& r : points) {
+            std::printf("pair FAR %-7g threshold %.4f: TAR %.4f  wrong id %.4f  open-set FAR %.4f\n",
+                        r["calibrated_for_pair_far"].get<double>(),
+                        r["threshold"].get<float>(), r["tar"].get<double>(),
+                        r["wrong_identity_rate"].get<double>(), r["far"].get<double>());
+        }
+        std::printf("pack threshold %.4f: TAR %.4f  open-set FAR %.4f\n", pack_threshold,
+                    pack_row["tar"].get<double>(), pack_row["far"].get<double>());
+    }
+    return kExitOk;
+}
+
+}  // namespace
+
+void RegisterOpenSetCommand(CLI::App& app, Action& action) {
+    auto a = std::make_shared<OpenSetArgs>();
+    CLI::App* eval =
+        app.get_subcommands([](CLI::App* c) { return c->get_name() == "eval"; }).empty()
+            ? app.add_subcommand("eval", "Evaluation")
+            : app.get_subcommand("eval");
+    CLI::App* cmd = eval->add_subcommand(
+        "openset", "Open-set identification on CFP frontal: enroll half, strangers the other half");
+    a->engine.AddTo(*cmd, true);
+    cmd->add_option("--root", a->root, "CFP root (holds Data/Images/<id>/frontal/NN.jpg)")
+        ->required();
+    cmd->add_option("--enroll-images", a->enroll_images, "Photos enrolled per enrolled person")
+        ->check(CLI::Range(1, 100))
+        ->capture_default_str();
+    cmd->add_option("--far", a->far, "Pairwise FAR whose calibrated threshold is reported first")
+        ->check(CLI::IsMember({1e-2, 1e-3, 1e-4, 1e-5}))
+        ->capture_default_str();
+    cmd->add_option("--margin", a->margin, "Identify margin to the runner-up")
+        ->capture_default_str();
+    cmd->add_option("--workers", a->workers, "Worker threads")->capture_default_str();
+    cmd->add_flag("--json", a->json, "JSON output");
+    cmd->callback([a, &action] { action = [a] { return RunOpenSet(*a); }; });
+}
+
+}  // namespace fg::cli
