@@ -9,6 +9,8 @@
 
 #include "common.h"
 #include "fg/image/image_io.h"
+#include "fg/vision/attributes.h"
+#include "fg/vision/liveness.h"
 
 namespace fg::cli {
 namespace {
@@ -21,7 +23,36 @@ struct ImageArgs {
     bool all_faces = false;
     bool with_quality = true;
     float threshold = -1.f;
+    bool attributes = false;        // detect: age, gender, eyes, pose (fr_* attribute models)
+    bool liveness = false;          // detect: liveness score and decision per face
+    std::string liveness_model;     // preset or pack (empty = the default preset)
+    float liveness_threshold = 0.5f;
+    bool pose_model = false;        // detect: quality pose from fr_pose instead of the landmarks
 };
+
+/// The optional per-face models of `detect` (liveness, attributes).
+struct FaceExtras {
+    std::unique_ptr<vision::LivenessChecker> liveness;
+    std::unique_ptr<vision::AttributeEstimator> attributes;
+    vision::AttributeRequest request;
+};
+
+Result<FaceExtras> MakeExtras(const ImageArgs& args, const vision::Engine& engine) {
+    FaceExtras x;
+    if (!args.liveness && !args.attributes && !args.pose_model) return x;
+    FG_ASSIGN_OR_RETURN(auto backend, infer::MakeBackend(engine.config().backend));
+    if (args.liveness) {
+        FG_ASSIGN_OR_RETURN(auto model, vision::LoadLiveness(args.liveness_model, engine.pack(), *backend));
+        FG_ASSIGN_OR_RETURN(x.liveness, model->CreateChecker({.threshold = args.liveness_threshold}));
+    }
+    if (args.attributes) x.request = vision::AttributeRequest::All();
+    x.request.pose = x.request.pose || args.pose_model;
+    if (x.request.any()) {
+        FG_ASSIGN_OR_RETURN(auto model, vision::LoadAttributeModel(engine.pack(), *backend, x.request));
+        FG_ASSIGN_OR_RETURN(x.attributes, model->CreateEstimator());
+    }
+    return x;
+}
 
 void DrawFaces(cv::Mat& img, const std::vector<vision::Face>& faces) {
     const int thick = std::max(1, std::min(img.cols, img.rows) / 300);
@@ -52,6 +83,8 @@ int RunAnalyze(const ImageArgs& args, bool embed) {
     if (!ew.ok()) return Fail(ew.status());
     const auto& engine = ew->engine;
     auto& worker = ew->worker;
+    auto extras = MakeExtras(args, *engine);
+    if (!extras.ok()) return Fail(extras.status());
 
     nlohmann::json out;
     out["pack"] = engine->pack().name;
@@ -85,11 +118,35 @@ int RunAnalyze(const ImageArgs& args, bool embed) {
             out["images"].push_back(item);
             continue;
         }
+        std::vector<vision::FaceDetection> dets;
+        for (const vision::Face& f : *faces) dets.push_back(f.detection);
+        std::vector<vision::LivenessResult> live;
+        std::vector<vision::FaceAttributes> attrs;
+        Status extra_status;
+        if (extras->liveness) extra_status = extras->liveness->CheckBatch(*img, dets, live);
+        if (extra_status.ok() && extras->attributes) {
+            extra_status = extras->attributes->EstimateBatch(*img, dets, extras->request, attrs);
+        }
+        if (!extra_status.ok()) {
+            ++failures;
+            item["error"] = extra_status.ToString();
+            std::cerr << "error: " << path << ": " << extra_status.ToString() << "\n";
+            out["images"].push_back(item);
+            continue;
+        }
+        if (args.pose_model) {
+            for (size_t k = 0; k < faces->size(); ++k) {
+                vision::OverrideQualityPose((*faces)[k].quality, *attrs[k].pose, engine->config().quality);
+            }
+        }
         nlohmann::json jf = nlohmann::json::array();
-        for (const vision::Face& f : *faces) {
+        for (size_t k = 0; k < faces->size(); ++k) {
+            const vision::Face& f = (*faces)[k];
             nlohmann::json j = ToJson(f.detection);
             if (args.with_quality) j["quality"] = ToJson(f.quality);
             if (f.embedding) j["embedding"] = f.embedding->values;
+            if (!live.empty()) j["liveness"] = LivenessJson(live[k]);
+            if (args.attributes) j["attributes"] = AttributesJson(attrs[k]);
             jf.push_back(std::move(j));
         }
         item["faces"] = std::move(jf);
@@ -112,11 +169,22 @@ int RunAnalyze(const ImageArgs& args, bool embed) {
         }
         if (!args.json) {
             std::cout << path << ": " << faces->size() << " face(s)\n";
-            for (const vision::Face& f : *faces) {
+            for (size_t k = 0; k < faces->size(); ++k) {
+                const vision::Face& f = (*faces)[k];
                 const auto& b = f.detection.box;
                 std::printf("  box %.0f,%.0f %.0fx%.0f score %.3f quality %.2f yaw %.0f pitch %.0f roll %.0f\n", b.x,
                             b.y, b.width, b.height, f.detection.score, f.quality.score, f.quality.pose.yaw,
                             f.quality.pose.pitch, f.quality.pose.roll);
+                if (!live.empty()) {
+                    std::printf("    liveness %.3f: %s\n", live[k].score, live[k].live ? "live" : "SPOOF");
+                }
+                if (args.attributes) {
+                    const vision::FaceAttributes& a = attrs[k];
+                    std::printf("    age %.0f, %s (male %.2f), eyes %s (%.2f %.2f), model pose yaw %.0f pitch %.0f roll %.0f\n",
+                                *a.age, *a.male >= 0.5f ? "male" : "female", *a.male,
+                                a.eyes->open() ? "open" : "closed", a.eyes->left_open, a.eyes->right_open,
+                                a.pose->yaw, a.pose->pitch, a.pose->roll);
+                }
             }
         }
         out["images"].push_back(std::move(item));
@@ -167,7 +235,19 @@ void RegisterImageCommands(CLI::App& app, Action& action) {
     detect->add_option("images", args->images, "Image files")->required();
     detect->add_flag("--json", args->json, "JSON output");
     detect->add_option("--draw", args->draw, "Write an annotated copy (OUT.png; OUT_<i>.png for several images)");
-    detect->callback([args, &action] { action = [args] { return RunAnalyze(*args, false); }; });
+    detect->add_flag("--attributes", args->attributes, "Age, gender, eyes open/closed and model head pose per face");
+    detect->add_flag("--liveness", args->liveness, "Liveness score and live/spoof decision per face");
+    detect->add_option("--liveness-model", args->liveness_model,
+                       "Liveness preset: fr_liveness, minifasnet, fused, or a pack (default: " +
+                           std::string(vision::DefaultLivenessPreset()) + ")");
+    detect->add_option("--liveness-threshold", args->liveness_threshold, "Live when the liveness score is at least this")
+        ->check(CLI::Range(0.0, 1.0))
+        ->capture_default_str();
+    detect->add_flag("--pose-model", args->pose_model, "Quality uses the head pose of the pose model (fr_pose), not the landmarks");
+    detect->callback([args, &action] {
+        if (!args->liveness_model.empty()) args->liveness = true;
+        action = [args] { return RunAnalyze(*args, false); };
+    });
 
     CLI::App* embed = app.add_subcommand("embed", "Embed the main face (or all faces) of each image");
     args->engine.AddTo(*embed, true);

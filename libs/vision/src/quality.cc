@@ -152,6 +152,19 @@ float PoseFactor(const HeadPose& pose, const QualityConfig& c) {
     return term(pose.yaw, c.yaw_max) * term(pose.pitch, c.pitch_max);
 }
 
+// Weighted mean of the factors (the detector factor is the clamped detector score).
+float CombinedScore(const QualityReport& r, const QualityConfig& config) {
+    const auto weight = [](float w) { return w > 0 ? static_cast<double>(w) : 0.0; };
+    const double ws = weight(config.w_size), wh = weight(config.w_sharpness),
+                 we = weight(config.w_exposure), wp = weight(config.w_pose),
+                 wd = weight(config.w_score);
+    const double total = ws + wh + we + wp + wd;
+    if (!(total > 0)) return 0.f;
+    return Clamp01((ws * r.size_factor + wh * r.sharpness_factor + we * r.exposure_factor +
+                    wp * r.pose_factor + wd * Clamp01(r.detector_score)) /
+                   total);
+}
+
 }  // namespace
 
 HeadPose EstimatePoseFromLandmarks(const Landmarks5& lm) {
@@ -190,19 +203,14 @@ QualityReport AssessQuality(const FaceDetection& det, const cv::Mat& aligned_bgr
     r.sharpness_factor = SharpnessFactor(r.sharpness, config);
     r.exposure_factor = ExposureFactor(r.brightness, config);
     r.pose_factor = PoseFactor(r.pose, config);
-    const float score_factor = Clamp01(det.score);
-
-    const auto weight = [](float w) { return w > 0 ? static_cast<double>(w) : 0.0; };
-    const double ws = weight(config.w_size), wh = weight(config.w_sharpness),
-                 we = weight(config.w_exposure), wp = weight(config.w_pose),
-                 wd = weight(config.w_score);
-    const double total = ws + wh + we + wp + wd;
-    if (total > 0) {
-        r.score = Clamp01((ws * r.size_factor + wh * r.sharpness_factor + we * r.exposure_factor +
-                           wp * r.pose_factor + wd * score_factor) /
-                          total);
-    }
+    r.score = CombinedScore(r, config);
     return r;
+}
+
+void OverrideQualityPose(QualityReport& report, const HeadPose& pose, const QualityConfig& config) {
+    report.pose = pose;
+    report.pose_factor = PoseFactor(pose, config);
+    report.score = CombinedScore(report, config);
 }
 
 }  // namespace fg::vision

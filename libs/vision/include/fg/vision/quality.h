@@ -59,4 +59,9 @@ struct QualityReport {
 QualityReport AssessQuality(const FaceDetection& det, const cv::Mat& aligned_bgr,
                             const QualityConfig& config = {});
 
+/// Replaces the report's pose (e.g. by the pose model's, see fg/vision/attributes.h, which is
+/// more accurate than the landmark estimate beyond ~30 degrees of yaw) and recomputes
+/// pose_factor and score with `config`. Pure.
+void OverrideQualityPose(QualityReport& report, const HeadPose& pose, const QualityConfig& config = {});
+
 }  // namespace fg::vision
