@@ -93,6 +93,29 @@ std::vector<Case> AllModels(std::vector<std::filesystem::path>& missing) {
     return cases;
 }
 
+/// A batch of 2 through one call equals the two items run one by one.
+void ExpectBatchEqualsSingles(const Model& model, std::vector<std::int64_t> shape) {
+    auto session = model.CreateSession();
+    ASSERT_TRUE(session.ok());
+    shape[0] = 2;
+    const Tensor batch = Random(shape, 5);
+    std::vector<TensorView> out;
+    ASSERT_TRUE((*session)->Run(std::vector<TensorView>{batch.View()}, out).ok());
+    const auto batched = Copy(out);
+    shape[0] = 1;
+    const std::int64_t item = batch.View().numel() / 2;
+    for (int i = 0; i < 2; ++i) {
+        TensorView one{"", shape, batch.data.data() + i * item};
+        ASSERT_TRUE((*session)->Run(std::vector<TensorView>{one}, out).ok());
+        for (std::size_t k = 0; k < out.size(); ++k) {
+            const std::int64_t n = out[k].numel();
+            ASSERT_EQ(batched[k].View().numel(), 2 * n) << out[k].name;
+            TensorView part{"", out[k].shape, batched[k].data.data() + i * n};
+            EXPECT_LE(RelativeError(part, out[k]), 1e-5) << out[k].name << " item " << i;
+        }
+    }
+}
+
 TEST(OneDnnModelsTest, EveryModelMatchesOpenCv) {
     std::vector<std::filesystem::path> missing;
     const auto cases = AllModels(missing);
@@ -107,7 +130,14 @@ TEST(OneDnnModelsTest, EveryModelMatchesOpenCv) {
         auto model = onednn->Load(c.spec);
         ASSERT_TRUE(model.ok()) << model.status().ToString();
         EXPECT_EQ((*model)->info().output_names, (*ref_model)->info().output_names);
-        EXPECT_EQ((*model)->info().max_batch, (*ref_model)->info().max_batch);
+        // oneDNN may accept a batch rewrite OpenCV 4.6 cannot run (MiniFASNetV1SE's SE
+        // block); it then has to give the single runs' outputs (checked below).
+        const int max_batch = (*model)->info().max_batch;
+        if ((*ref_model)->info().max_batch != 0) {
+            EXPECT_TRUE(max_batch == (*ref_model)->info().max_batch || max_batch == 0);
+        } else {
+            EXPECT_EQ(max_batch, 0);
+        }
         auto ref_session = (*ref_model)->CreateSession();
         auto session = (*model)->CreateSession();
         ASSERT_TRUE(ref_session.ok() && session.ok());
@@ -128,6 +158,7 @@ TEST(OneDnnModelsTest, EveryModelMatchesOpenCv) {
             EXPECT_LE(err, 1e-4) << out[i].name;
         }
         std::cout << "[ onednn   ] " << c.label << " max relative error " << worst << "\n";
+        if (max_batch == 0) ExpectBatchEqualsSingles(**model, shape);
     }
 }
 

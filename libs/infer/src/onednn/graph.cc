@@ -566,6 +566,11 @@ Status Builder::InferShape(Node& n) {
         if (!const_input(1)) return Unimplemented("Conv with computed weights");
         if (HasIn(n, 2) && !const_input(2)) return Unimplemented("Conv with a computed bias");
         if (x.size() != 4 || w.size() != 4) return Unimplemented("Conv that is not 2-D");
+        // Checked here: the BatchNorm fold and the lowering index the bias by output channel.
+        if (HasIn(n, 2) && static_cast<std::int64_t>(const_input(2)->size()) != w[0]) {
+            return Bad(n, "bias of " + std::to_string(const_input(2)->size()) + " values for " +
+                              std::to_string(w[0]) + " output channels");
+        }
         const std::int64_t group = n.I("group", 1);
         if (group <= 0 || x[1] != w[1] * group || w[0] % group != 0) {
             return Bad(n, "channels " + ShapeText(x) + " do not match weights " + ShapeText(w));

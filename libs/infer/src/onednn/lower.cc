@@ -10,6 +10,8 @@
 #include <exception>
 #include <limits>
 #include <map>
+#include <set>
+#include <stdexcept>
 #include <string>
 
 #include <oneapi/dnnl/dnnl_debug.h>
@@ -52,6 +54,16 @@ memory::desc Plain(const std::vector<std::int64_t>& shape) {
         return memory::desc(d, kF32, strides);
     }
     return memory::desc(d, kF32, PlainTag(d.size()));
+}
+
+/// The 4-d layouts oneDNN's convolutions pick, recognised on a descriptor (undef otherwise).
+Tag LayoutTag(const memory::desc& md) {
+    const Dims d = md.dims();
+    if (d.size() != 4) return Tag::undef;
+    for (Tag tag : {Tag::abcd, Tag::acdb, Tag::aBcd16b, Tag::aBcd8b}) {
+        if (md == memory::desc(d, kF32, tag)) return tag;
+    }
+    return Tag::undef;
 }
 
 memory::desc Any(const std::vector<std::int64_t>& shape) {
@@ -150,6 +162,12 @@ class Lowerer {
     /// A constant in the given layout (converted from plain `dims` at load time).
     int ConstTensor(const std::vector<float>& data, const Dims& dims, const memory::desc& want) {
         memory::desc plain(dims, kF32, PlainTag(dims.size()));
+        if (!data.empty() && data.size() * sizeof(float) != plain.get_size()) {
+            // The graph checks should have caught it; never copy past the buffer.
+            throw std::invalid_argument("constant of " + std::to_string(data.size()) +
+                                        " values for dims of " +
+                                        std::to_string(plain.get_size() / sizeof(float)));
+        }
         memory src(plain, eng_);
         if (!data.empty()) {
             std::memcpy(src.get_data_handle(), data.data(), data.size() * sizeof(float));
@@ -174,9 +192,16 @@ class Lowerer {
         pv_[value] = ConstTensor(data, d, Plain(v.shape));
         return pv_[value];
     }
+    /// `src` in layout `md`, converted once: DenseNet's concats read the same tensor a dozen
+    /// times and each would otherwise repeat the reorder.
     int Reorder(int src, memory::desc md) {
         if (Md(src) == md) return src;
+        for (const auto& [cached_md, t] : reorder_cache_[src]) {
+            if (cached_md == md) return t;
+        }
         const int dst = NewTensor(md);
+        reorder_cache_[src].push_back({md, dst});
+        copies_.insert(dst);
         dnnl::reorder::primitive_desc pd(eng_, Md(src), eng_, md, attr_);
         AddPrim(dnnl::reorder(pd), {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}},
                 pd.scratchpad_desc());
@@ -188,6 +213,7 @@ class Lowerer {
         const Dims dims = Md(t).dims();
         const int p = Reorder(t, Plain(std::vector<std::int64_t>(dims.begin(), dims.end())));
         plain_cache_[t] = p;
+        copies_.insert(p);
         return p;
     }
     /// The value in plain layout viewed with `shape` (same element count).
@@ -240,6 +266,8 @@ class Lowerer {
     std::shared_ptr<Plan> plan_;
     std::vector<int> pv_;              // IR value -> tensor
     std::map<int, int> plain_cache_;   // tensor -> its plain copy
+    std::map<int, std::vector<std::pair<memory::desc, int>>> reorder_cache_;   // tensor -> copies
+    std::set<int> copies_;             // tensors that are cached copies: never written in place
     std::vector<int> aliased_;         // roots that have views
     std::vector<bool> fused_;
 };
@@ -349,12 +377,13 @@ Status Lowerer::LowerConvOrIp(int index) {
             }
             const int t = pv_[other];
             const auto& tt = plan_->tensors[t];
-            if (tt.root != t || tt.external || tt.constant ||
+            if (tt.root != t || tt.external || tt.constant || copies_.contains(t) ||
                 std::find(aliased_.begin(), aliased_.end(), t) != aliased_.end()) {
                 break;
             }
             shortcut = t;
-            plain_cache_.erase(t);   // its plain copy, if any, is about to go stale
+            plain_cache_.erase(t);   // its copies, if any, are about to go stale
+            reorder_cache_.erase(t);
             ops.append_sum(1.f);
         } else {
             break;
@@ -606,15 +635,37 @@ Status Lowerer::LowerConcat(const Node& n) {
         if (Numel(Shape(in)) == 0) continue;
         srcs.push_back(TensorOf(in));
     }
-    // Mixed layouts send oneDNN to a slow path: bring every input to the first one's layout
-    // when they share it up to the concat dim, else to plain.
-    bool same = true;
-    for (int t : srcs) same = same && Md(t).data.format_kind == Md(srcs[0]).data.format_kind;
+    // Mixed layouts send oneDNN to its reference concat, and a plain result then sends the
+    // next op (DenseNet's BatchNorm) to the slow `ncsp_bnorm`: bring every input to the
+    // non-plain layout most inputs already have (the convolutions' choice), so the concat is a
+    // plain copy and its consumers keep that layout. Blocked layouts only when every input
+    // fills whole channel blocks; plain when every input is plain.
+    Tag target = Tag::undef;
+    if (out.size() == 4 && axis == 1) {
+        std::map<Tag, int> votes;
+        for (int t : srcs) ++votes[LayoutTag(Md(t))];
+        for (const auto& [tag, count] : votes) {
+            if (tag == Tag::undef || tag == Tag::abcd) continue;
+            const std::int64_t block = tag == Tag::aBcd16b ? 16 : tag == Tag::aBcd8b ? 8 : 1;
+            bool fits = true;
+            for (int t : srcs) fits = fits && Md(t).dims()[1] % block == 0;
+            if (fits && (target == Tag::undef || count > votes.at(target))) target = tag;
+        }
+    }
     for (int& t : srcs) {
-        if (!same || out.size() != 4) t = PlainOf(t);
+        if (target == Tag::undef) {
+            t = PlainOf(t);
+        } else {
+            t = Reorder(t, memory::desc(Md(t).dims(), kF32, target));
+        }
         mds.push_back(Md(t));
     }
-    dnnl::concat::primitive_desc pd(axis, mds, eng_, attr_);
+    const memory::desc dst_md =
+        target == Tag::undef ? memory::desc() : memory::desc(ToDims(out), kF32, target);
+    dnnl::concat::primitive_desc pd = target == Tag::undef
+                                          ? dnnl::concat::primitive_desc(axis, mds, eng_, attr_)
+                                          : dnnl::concat::primitive_desc(dst_md, axis, mds,
+                                                                         eng_, attr_);
     const int dst = NewTensor(pd.dst_desc());
     std::vector<std::pair<int, int>> args;
     for (std::size_t k = 0; k < srcs.size(); ++k) {
