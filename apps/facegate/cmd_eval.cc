@@ -33,47 +33,6 @@ struct EvalArgs {
     bool json = false;
 };
 
-struct ImageResult {
-    std::optional<vision::Embedding> embedding;
-    std::string error;   // load or inference error (not "no face")
-};
-
-/// Embeds the main face of every image with one Worker per thread.
-std::vector<ImageResult> EmbedAll(const vision::Engine& engine, const std::vector<std::filesystem::path>& images,
-                                  int workers, Status& fatal) {
-    std::vector<ImageResult> results(images.size());
-    std::atomic<size_t> next{0};
-    std::atomic<size_t> done{0};
-    std::mutex mu;
-    auto body = [&] {
-        auto worker = engine.CreateWorker();
-        if (!worker.ok()) {
-            std::lock_guard lock(mu);
-            fatal = worker.status();
-            return;
-        }
-        for (size_t i = next++; i < images.size(); i = next++) {
-            auto img = LoadImage(images[i]);
-            if (!img.ok()) {
-                results[i].error = img.status().ToString();
-            } else {
-                auto faces = (*worker)->Analyze(*img, {.embed = true, .keep_aligned = false, .max_faces = 1});
-                if (!faces.ok()) {
-                    results[i].error = faces.status().ToString();
-                } else if (!faces->empty()) {
-                    results[i].embedding = std::move(faces->front().embedding);
-                }
-            }
-            const size_t d = ++done;
-            if (d % 500 == 0) spdlog::info("eval: {}/{} images", d, images.size());
-        }
-    };
-    std::vector<std::thread> threads;
-    for (int t = 0; t < workers; ++t) threads.emplace_back(body);
-    for (auto& t : threads) t.join();
-    return results;
-}
-
 int Run(const EvalArgs& args) {
     Result<std::vector<eval::ImagePair>> pairs = InvalidArgument("unknown format " + args.format);
     if (args.format == "lfw") {
@@ -109,7 +68,7 @@ int Run(const EvalArgs& args) {
     }
     const auto t0 = std::chrono::steady_clock::now();
     Status fatal;
-    std::vector<ImageResult> results = EmbedAll(**engine, images, workers, fatal);
+    std::vector<MainFaceResult> results = EmbedMainFaces(**engine, images, workers, fatal);
     if (!fatal.ok()) return Fail(fatal);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

@@ -43,30 +43,12 @@ struct Photo {
 
 /// Main-face embedding of every photo, one Worker per thread.
 Status EmbedPhotos(const vision::Engine& engine, std::vector<Photo>& photos, int workers) {
-    std::atomic<size_t> next{0}, done{0};
-    std::mutex mu;
+    std::vector<std::filesystem::path> paths;
+    paths.reserve(photos.size());
+    for (const Photo& p : photos) paths.push_back(p.path);
     Status fatal;
-    auto body = [&] {
-        auto worker = engine.CreateWorker();
-        if (!worker.ok()) {
-            std::lock_guard lock(mu);
-            fatal = worker.status();
-            return;
-        }
-        for (size_t i = next++; i < photos.size(); i = next++) {
-            auto img = LoadImage(photos[i].path);
-            if (img.ok()) {
-                auto faces = (*worker)->Analyze(
-                    *img, {.embed = true, .keep_aligned = false, .max_faces = 1});
-                const int m = faces.ok() ? PickMainFace(*faces) : -1;
-                if (m >= 0) photos[i].embedding = (*faces)[size_t(m)].embedding;
-            }
-            if (++done % 500 == 0) std::cerr << done << "/" << photos.size() << " photos\n";
-        }
-    };
-    std::vector<std::thread> pool;
-    for (int w = 0; w < std::max(1, workers); ++w) pool.emplace_back(body);
-    for (auto& t : pool) t.join();
+    std::vector<MainFaceResult> r = EmbedMainFaces(engine, paths, workers, fatal);
+    for (size_t i = 0; i < r.size(); ++i) photos[i].embedding = std::move(r[i].embedding);
     return fatal;
 }
 

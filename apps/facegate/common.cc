@@ -2,12 +2,17 @@
 #include "common.h"
 
 #include <cstdlib>
+#include <thread>
+#include <mutex>
+#include <atomic>
 #include <filesystem>
 #include <iostream>
 
 #include "fg/gallery/crypto.h"
 #include "fg/gallery/gallery.h"
+#include "fg/image/image_io.h"
 #include "fg/infer/model_pack.h"
+#include <spdlog/spdlog.h>
 
 namespace fg::cli {
 
@@ -134,6 +139,42 @@ nlohmann::json ToJson(const vision::QualityReport& q) {
               {"sharpness", q.sharpness_factor},
               {"exposure", q.exposure_factor},
               {"pose", q.pose_factor}}}};
+}
+
+std::vector<MainFaceResult> EmbedMainFaces(const vision::Engine& engine,
+                                           const std::vector<std::filesystem::path>& images,
+                                           int workers, Status& fatal) {
+    std::vector<MainFaceResult> results(images.size());
+    std::atomic<size_t> next{0};
+    std::atomic<size_t> done{0};
+    std::mutex mu;
+    auto body = [&] {
+        auto worker = engine.CreateWorker();
+        if (!worker.ok()) {
+            std::lock_guard lock(mu);
+            fatal = worker.status();
+            return;
+        }
+        for (size_t i = next++; i < images.size(); i = next++) {
+            auto img = LoadImage(images[i]);
+            if (!img.ok()) {
+                results[i].error = img.status().ToString();
+            } else {
+                auto faces = (*worker)->Analyze(*img, {.embed = true, .keep_aligned = false, .max_faces = 1});
+                if (!faces.ok()) {
+                    results[i].error = faces.status().ToString();
+                } else if (!faces->empty()) {
+                    results[i].embedding = std::move(faces->front().embedding);
+                }
+            }
+            const size_t d = ++done;
+            if (d % 500 == 0) spdlog::info("{}/{} images embedded", d, images.size());
+        }
+    };
+    std::vector<std::thread> threads;
+    for (int t = 0; t < std::max(1, workers); ++t) threads.emplace_back(body);
+    for (auto& t : threads) t.join();
+    return results;
 }
 
 int PickMainFace(const std::vector<vision::Face>& faces) {

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,17 @@ nlohmann::json ToJson(const vision::QualityReport& q);
 // Defined in cmd_liveness.cc (forward-declared: common.h stays free of those headers).
 nlohmann::json LivenessJson(const vision::LivenessResult& r);
 nlohmann::json AttributesJson(const vision::FaceAttributes& a);
+
+/// The main (largest) face of one image, embedded.
+struct MainFaceResult {
+    std::optional<vision::Embedding> embedding;  ///< none when no face was found
+    std::string error;                           ///< load or inference error (not "no face")
+};
+/// Embeds the main face of every image, one Worker per thread (`workers` threads). `fatal` gets
+/// a worker creation error.
+std::vector<MainFaceResult> EmbedMainFaces(const vision::Engine& engine,
+                                           const std::vector<std::filesystem::path>& images,
+                                           int workers, Status& fatal);
 
 /// Index of the face to use when one image should give one identity: the largest box.
 int PickMainFace(const std::vector<vision::Face>& faces);
