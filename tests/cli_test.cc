@@ -1,12 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
 // The facegate binary end to end: output formats, exit codes and every bad-input case of
 // issue #2 (missing, empty, truncated, non-image files; 1x1 and huge images; grey and 16-bit;
-// no face; wrong or corrupt models; hash mismatches).
+// no face; wrong or corrupt models; hash mismatches), and of issue #4 for `run` and
+// `bench stream` (bad config options, missing videos, Ctrl-C, a dead webhook, odd frame sizes).
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -224,6 +237,311 @@ TEST_F(Cli, ModelsVerifyReportsHashes) {
     r = Facegate("models list", tmp_);
     EXPECT_EQ(r.code, 0);
     EXPECT_NE(r.out.find("yunet_s"), std::string::npos);
+}
+
+// ---- facegate run / bench stream (issue #4) ----
+
+std::filesystem::path Video(const std::string& name) {
+    return SharedDir() / "data/videos" / name;
+}
+
+/// facegate as a child process (stdout and stderr into files), for tests that signal it.
+class Spawned {
+  public:
+    Spawned(const std::vector<std::string>& args, const std::filesystem::path& out,
+            const std::filesystem::path& err) {
+        std::vector<std::string> argv{FG_FACEGATE_BIN};
+        argv.insert(argv.end(), args.begin(), args.end());
+        std::vector<char*> cargv;
+        for (auto& a : argv) cargv.push_back(a.data());
+        cargv.push_back(nullptr);
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (posix_spawn(&pid_, cargv[0], &fa, nullptr, cargv.data(), environ) != 0) pid_ = -1;
+        posix_spawn_file_actions_destroy(&fa);
+    }
+    ~Spawned() {
+        if (pid_ > 0 && !code_) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+        }
+    }
+    Spawned(const Spawned&) = delete;
+    Spawned& operator=(const Spawned&) = delete;
+
+    bool started() const { return pid_ > 0; }
+    void Signal(int sig) const { kill(pid_, sig); }
+    /// The exit code (-1 when killed by a signal) once it exited, nullopt if still running
+    /// after `timeout`.
+    std::optional<int> Wait(std::chrono::milliseconds timeout) {
+        const auto until = std::chrono::steady_clock::now() + timeout;
+        while (!code_) {
+            int status = 0;
+            const pid_t r = waitpid(pid_, &status, WNOHANG);
+            if (r == pid_) {
+                code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            } else if (std::chrono::steady_clock::now() >= until) {
+                return std::nullopt;
+            } else {
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+        }
+        return code_;
+    }
+
+  private:
+    pid_t pid_ = -1;
+    std::optional<int> code_;
+};
+
+std::string ReadAll(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+std::vector<nlohmann::json> ReadJsonLines(const std::filesystem::path& p) {
+    std::vector<nlohmann::json> out;
+    std::istringstream in(ReadAll(p));
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+    }
+    return out;
+}
+
+/// Polls until `pred` holds or `timeout` passes.
+template <typename Pred>
+bool WaitUntil(Pred pred, std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() >= until) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return true;
+}
+
+/// A loopback TCP port nobody listens on (bound, then closed).
+int DeadPort() {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/// Every track_started has exactly one track_ended after it (same stream and track), and each
+/// track's other events lie between the two.
+void ExpectTracksClosed(const std::vector<nlohmann::json>& events) {
+    std::map<std::pair<std::string, std::uint64_t>, int> open;  // -> started count
+    std::set<std::pair<std::string, std::uint64_t>> ended;
+    int started = 0;
+    for (const auto& e : events) {
+        const std::string type = e["type"].get<std::string>();
+        if (type == "stream_state") continue;
+        const auto key = std::make_pair(e["stream_id"].get<std::string>(),
+                                        e["track_id"].get<std::uint64_t>());
+        if (type == "track_started") {
+            ++started;
+            EXPECT_EQ(open.count(key) + ended.count(key), 0u) << "track started twice: " << e;
+            open[key] = 1;
+        } else if (type == "track_ended") {
+            EXPECT_EQ(open.erase(key), 1u) << "track_ended without track_started: " << e;
+            ended.insert(key);
+        } else {
+            EXPECT_EQ(open.count(key), 1u) << type << " outside its track's life: " << e;
+        }
+    }
+    EXPECT_GT(started, 0);
+    for (const auto& [key, n] : open) {
+        ADD_FAILURE() << "track " << key.first << "/" << key.second << " never ended";
+    }
+}
+
+TEST_F(Cli, RunUsageAndConfigErrors) {
+    EXPECT_EQ(Facegate("run", tmp_).code, 2);  // --config is required
+    CmdResult r = Facegate("run --config " + Q(tmp_ / "absent.json"), tmp_);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("absent.json"), std::string::npos) << r.err;
+    WriteBytes(tmp_ / "broken.json", "{ \"streams\": [");
+    r = Facegate("run --config " + Q(tmp_ / "broken.json"), tmp_);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("broken.json"), std::string::npos) << r.err;
+    // Each bad option is named in the error; a bad config is exit 1 like other bad input.
+    struct Case {
+        std::string config;
+        std::string expect;
+    };
+    const std::string stream = R"({"id": "a", "uri": "a.mp4"})";
+    for (const Case& c : {
+             Case{R"({"streams": [{"id": "a", "uri": "a.mp4", "bogus": 1}]})", "streams[0].bogus"},
+             Case{R"({"detect_intervall": 3, "streams": [)" + stream + "]}", "detect_intervall"},
+             Case{R"({"detect_interval": 0, "streams": [)" + stream + "]}", "detect_interval"},
+             Case{R"({"streams": []})", "streams"},
+             Case{R"({"streams": [)" + stream + "," + stream + "]}", "streams[1].id"},
+             Case{R"({"streams": [{"id": "a", "uri": "rtsp://h/x", "transport": "sctp"}]})",
+                  "streams[0].transport"},
+             Case{R"({"streams": [{"id": "a", "uri": "a.mp4", "motion": {"width": "x"}}]})",
+                  "streams[0].motion.width"},
+             Case{R"({"recognition": {"min_quality": 2}, "streams": [)" + stream + "]}",
+                  "recognition.min_quality"},
+             Case{R"({"engine": {"backend": "gpu"}, "streams": [)" + stream + "]}",
+                  "engine.backend"},
+             Case{R"({"events": {"sinks": [{"type": "kafka"}]}, "streams": [)" + stream + "]}",
+                  "events.sinks[0]"},
+             Case{R"({"events": {"sinks": [{"type": "webhook", "url": "http://x", "retries": 3}]},
+                     "streams": [)" + stream + "]}",
+                  "retries"},
+         }) {
+        WriteBytes(tmp_ / "bad.json", c.config);
+        r = Facegate("run --config " + Q(tmp_ / "bad.json"), tmp_);
+        EXPECT_EQ(r.code, 1) << c.config;
+        EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.config << ": " << r.err;
+    }
+}
+
+TEST_F(Cli, RunWithAMissingVideoFailsNamingIt) {
+    WriteBytes(tmp_ / "run.json",
+               R"({"streams": [{"id": "door", "uri": "no_such_clip.mp4"}],
+                   "events": {"sinks": [{"type": "jsonl", "path": "events.jsonl"}]}})");
+    CmdResult r = Facegate("run --config " + Q(tmp_ / "run.json"), tmp_);
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_NE(r.err.find("no_such_clip.mp4"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("stream 'door' failed"), std::string::npos) << r.err;
+    // The failure is also an event.
+    bool failed = false;
+    for (const auto& e : ReadJsonLines(tmp_ / "events.jsonl")) {
+        failed |= e["type"] == "stream_state" && e["data"]["state"] == "failed";
+    }
+    EXPECT_TRUE(failed);
+
+    r = Facegate("bench stream --json --video " + Q(tmp_ / "no_such_clip.mp4"), tmp_);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("no_such_clip.mp4"), std::string::npos) << r.err;
+    WriteBytes(tmp_ / "junk.mp4", "not a video at all");
+    r = Facegate("bench stream --json --video " + Q(tmp_ / "junk.mp4"), tmp_);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("junk.mp4"), std::string::npos) << r.err;
+    EXPECT_EQ(Facegate("bench stream --video x.mp4 --mode fast", tmp_).code, 2);
+}
+
+/// Runs `config` until a face track started, then Ctrl-C: the process must exit 0 within
+/// `deadline` (a functional bound: hanging is the failure) with every track ended.
+void RunUntilTrackThenInterrupt(const testing::TmpDir& tmp, const std::string& config,
+                                std::chrono::seconds deadline) {
+    WriteBytes(tmp / "run.json", config);
+    Spawned p({"run", "--config", (tmp / "run.json").string()}, tmp / "out.txt", tmp / "err.txt");
+    ASSERT_TRUE(p.started());
+    const auto events = tmp / "events.jsonl";
+    bool exited = false;
+    const bool tracked = WaitUntil(
+        [&] {
+            exited = p.Wait({}).has_value();
+            return exited || ReadAll(events).find("track_started") != std::string::npos;
+        },
+        std::chrono::minutes(2));
+    ASSERT_TRUE(tracked && !exited) << "no track within 2 min: " << ReadAll(tmp / "err.txt");
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let a track be open mid-walk
+    p.Signal(SIGINT);
+    const std::optional<int> code = p.Wait(deadline);
+    ASSERT_TRUE(code) << "still running " << deadline.count() << " s after SIGINT";
+    EXPECT_EQ(*code, 0) << ReadAll(tmp / "err.txt");
+    const auto lines = ReadJsonLines(events);
+    ExpectTracksClosed(lines);
+    ASSERT_FALSE(lines.empty());
+    EXPECT_EQ(lines.back()["type"], "stream_state");  // "stopped" is the last word
+    EXPECT_EQ(lines.back()["data"]["state"], "stopped");
+    // The final statistics go to stderr as one JSON object.
+    const std::string err = ReadAll(tmp / "err.txt");
+    const auto brace = err.rfind("\n{");
+    auto stats = nlohmann::json::parse(err.substr(brace == std::string::npos ? 0 : brace + 1),
+                                       nullptr, false);
+    ASSERT_FALSE(stats.is_discarded()) << err;
+    EXPECT_GT(stats["frames"].get<int>(), 0);
+}
+
+TEST_F(Cli, RunStopsCleanlyOnSigintWithEveryTrackEnded) {
+    const auto video = Video("intel_face-demographics-walking-and-pause.mp4");
+    FG_REQUIRE_PATH(video);
+    // Paced like a camera and looping, so only Ctrl-C ends it.
+    RunUntilTrackThenInterrupt(tmp_, R"({"streams": [{"id": "walk", "uri": ")" + video.string() +
+                                         R"(", "pace": true, "loop": true}],
+        "events": {"sinks": [{"type": "jsonl", "path": "events.jsonl"}]}})",
+                               std::chrono::seconds(10));
+}
+
+TEST_F(Cli, RunWithAWebhookToADeadPortStillShutsDown) {
+    const auto video = Video("intel_face-demographics-walking-and-pause.mp4");
+    FG_REQUIRE_PATH(video);
+    // The webhook retries forever by default; shutdown flushes for a bounded time only.
+    RunUntilTrackThenInterrupt(
+        tmp_,
+        R"({"streams": [{"id": "walk", "uri": ")" + video.string() + R"(", "pace": true, "loop": true}],
+        "events": {"sinks": [{"type": "jsonl", "path": "events.jsonl"},
+                             {"type": "webhook", "url": "http://127.0.0.1:)" +
+            std::to_string(DeadPort()) + R"(/events"}]}})",
+        std::chrono::seconds(20));
+}
+
+TEST_F(Cli, BenchStreamJsonHasTheIssueFields) {
+    const auto video = Video("intel_face-demographics-walking.mp4");
+    FG_REQUIRE_PATH(video);
+    CmdResult r = Facegate("bench stream --json --video " + Q(video) + " --events " +
+                               Q(tmp_ / "events.jsonl"),
+                           tmp_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    for (const char* key : {"frames", "fps", "detector_runs", "embeddings", "identities",
+                            "latency_p50_ms", "latency_p99_ms", "gated_share"}) {
+        EXPECT_TRUE(j.contains(key)) << key << " missing: " << r.out;
+    }
+    EXPECT_GT(j["frames"].get<int>(), 10);
+    EXPECT_GT(j["fps"].get<double>(), 0.0);
+    EXPECT_GT(j["detector_runs"].get<int>(), 0);
+    EXPECT_LT(j["detector_runs"].get<int>(), j["frames"].get<int>());
+    EXPECT_GT(j["embeddings"].get<int>(), 0);
+    EXPECT_TRUE(j["identities"].is_array() && j["identities"].empty());  // no gallery
+    EXPECT_GT(j["latency_p50_ms"].get<double>(), 0.0);
+    EXPECT_LE(j["latency_p50_ms"].get<double>(), j["latency_p99_ms"].get<double>());
+    ExpectTracksClosed(ReadJsonLines(tmp_ / "events.jsonl"));
+
+    // Naive: the detector runs on every frame and more faces are embedded.
+    CmdResult n = Facegate("bench stream --json --mode naive --video " + Q(video), tmp_);
+    ASSERT_EQ(n.code, 0) << n.err;
+    const auto nj = nlohmann::json::parse(n.out);
+    EXPECT_EQ(nj["frames"], j["frames"]);
+    EXPECT_EQ(nj["detector_runs"], nj["frames"]);
+    EXPECT_GT(nj["embeddings"].get<int>(), j["embeddings"].get<int>());
+}
+
+TEST_F(Cli, BenchStreamTakesOddFrameSizesAndASizeChange) {
+    const auto chip = DlibExamplesDir() / "johns/John_Salley/000179_02159509.jpg";
+    FG_REQUIRE_PATH(chip);
+    // An image folder: 12 frames of 333x199, then 12 of 641x479, a face moving across.
+    const cv::Mat face = cv::imread(chip.string());
+    ASSERT_FALSE(face.empty());
+    const auto dir = tmp_ / "frames";
+    std::filesystem::create_directory(dir);
+    for (int i = 0; i < 24; ++i) {
+        const cv::Size size = i < 12 ? cv::Size(333, 199) : cv::Size(641, 479);
+        cv::Mat f(size, CV_8UC3, cv::Scalar(90, 110, 120));
+        face.copyTo(f(cv::Rect(5 + (i % 12) * 10, 20, face.cols, face.rows)));
+        char name[32];
+        std::snprintf(name, sizeof name, "f%03d.png", i);
+        ASSERT_TRUE(cv::imwrite((dir / name).string(), f));
+    }
+    CmdResult r = Facegate("bench stream --json --video " + Q(dir) + " --draw " + Q(tmp_ / "draw") +
+                               " --events " + Q(tmp_ / "events.jsonl"),
+                           tmp_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["frames"].get<int>(), 24);
+    ExpectTracksClosed(ReadJsonLines(tmp_ / "events.jsonl"));
+    EXPECT_TRUE(std::filesystem::exists(tmp_ / "draw/bench.avi"));
 }
 
 }  // namespace

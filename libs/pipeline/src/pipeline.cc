@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -130,12 +131,20 @@ class StreamWorker {
             FG_ASSIGN_OR_RETURN(liveness_, shared_.liveness->CreateChecker(lc));
         }
         stream::Source::Callbacks cb;
-        const std::string id = spec_.source.id;
-        Shared* shared = &shared_;
-        cb.on_state = [shared, id](const stream::StateChange& c) {
+        // Safe to capture `this`: no callback runs after source_->Stop(), which precedes our end.
+        cb.on_state = [this](const stream::StateChange& c) {
             events::Event e = events::MakeEvent(
-                id, events::StreamState{std::string(stream::SourceStateName(c.state)), c.error});
-            shared->Publish(e);
+                id(), events::StreamState{std::string(stream::SourceStateName(c.state)), c.error});
+            // The decoder reaches the end of a file while frames are still queued: "ended" (or
+            // "failed") is published after the stream's last track_ended, not before it.
+            if (c.state == stream::SourceState::kEnded || c.state == stream::SourceState::kFailed) {
+                std::lock_guard lock(end_mu_);
+                if (!loop_done_) {
+                    deferred_end_ = std::move(e);
+                    return;
+                }
+            }
+            shared_.Publish(e);
         };
         FG_ASSIGN_OR_RETURN(source_, stream::Source::Create(spec_.source, std::move(cb)));
         thread_ = std::thread([this] { Loop(); });
@@ -155,6 +164,7 @@ class StreamWorker {
     StreamRunStats Stats() const {
         std::lock_guard lock(stats_mu_);
         StreamRunStats s = stats_;
+        s.id = id();  // also for a stream that never produced a frame
         s.latency = Summarize(latencies_);
         if (source_) s.source = source_->Stats();
         return s;
@@ -172,31 +182,53 @@ class StreamWorker {
                 if (source_->Exhausted()) break;
                 continue;
             }
-            const Status st = Process(*f);
+            // A source that blocks its decoder (process_every_frame) stamps capture_time before
+            // waiting for queue space, so a frame "arrives" only when it is taken; otherwise a
+            // benchmark's latency would count up to two other frames' processing.
+            const Clock::time_point arrival =
+                spec_.source.process_every_frame ? Clock::now() : f->capture_time;
+            const Status st = Process(*f, arrival);
             if (!st.ok()) spdlog::warn("stream '{}': frame {}: {}", id(), f->sequence, st.ToString());
         }
         EndTracks(tracker_->EndAll(), last_frame_index_);
         if (writer_.isOpened()) writer_.release();
+        std::optional<events::Event> ended;
+        {
+            std::lock_guard lock(end_mu_);
+            loop_done_ = true;
+            ended = std::move(deferred_end_);
+        }
+        if (ended) shared_.Publish(*ended);
         finished_ = true;
     }
 
     std::int64_t StreamMs(const stream::Frame& f) {
-        if (f.media_time) return f.media_time->count() / 1000 + generation_offset_ms_;
+        if (f.media_time) {
+            const std::int64_t ms = f.media_time->count() / 1000 + generation_offset_ms_;
+            // Stream time must not go back within a generation: FFmpeg gives the frames it
+            // drains at the end of a file with B-frames position 0 (crowd_walking_1080p.mp4),
+            // which made track durations negative. Step on at the last frame interval instead.
+            if (frames_in_generation_ > 0 && ms <= last_ms_) return last_ms_ + last_step_ms_;
+            if (frames_in_generation_ > 0) last_step_ms_ = ms - last_ms_;
+            return ms;
+        }
         if (start_ == Clock::time_point{}) start_ = f.capture_time;
         return std::chrono::duration_cast<std::chrono::milliseconds>(f.capture_time - start_).count();
     }
 
-    Status Process(const stream::Frame& f) {
+    Status Process(const stream::Frame& f, Clock::time_point arrival) {
         if (f.generation != generation_) {
             // Reconnect or file loop: a new picture, so nothing carries over.
             EndTracks(tracker_->EndAll(), last_frame_index_);
             tracks_.clear();
             if (gate_) gate_->Reset();
             generation_offset_ms_ = last_ms_ + 1;
+            frames_in_generation_ = 0;
             generation_ = f.generation;
         }
         const std::int64_t now_ms = StreamMs(f);
         last_ms_ = now_ms;
+        ++frames_in_generation_;
         const auto frame_index = static_cast<std::int64_t>(f.sequence);
         last_frame_index_ = frame_index;
         std::uint64_t embeddings = 0;
@@ -241,15 +273,19 @@ class StreamWorker {
         }
         if (!shared_.config.draw_dir.empty()) Draw(f, dets, step);
 
-        const double ms =
-            std::chrono::duration<double, std::milli>(Clock::now() - f.capture_time).count();
+        const double ms = std::chrono::duration<double, std::milli>(Clock::now() - arrival).count();
         std::lock_guard lock(stats_mu_);
         stats_.id = id();
         stats_.frames += 1;
         stats_.detector_runs += detected ? 1 : 0;
         stats_.gated += gated ? 1 : 0;
         stats_.embeddings += embeddings;
-        latencies_.push_back(ms);
+        // The newest kLatencySamples only: a camera that runs for weeks must not grow memory.
+        if (latencies_.size() < kLatencySamples) {
+            latencies_.push_back(ms);
+        } else {
+            latencies_[latency_next_++ % kLatencySamples] = ms;
+        }
         return Status::Ok();
     }
 
@@ -482,7 +518,11 @@ class StreamWorker {
                 spdlog::warn("stream '{}': cannot write {}", id(), path);
                 return;
             }
+            writer_size_ = canvas.size();
         }
+        // A video file has one frame size: after a resolution change, scale to the first one
+        // (the writer would silently drop the frame otherwise).
+        if (canvas.size() != writer_size_) cv::resize(canvas, canvas, writer_size_);
         writer_.write(canvas);
     }
 
@@ -496,18 +536,26 @@ class StreamWorker {
     std::thread thread_;
     std::atomic<bool> stop_{false};
     std::atomic<bool> finished_{false};
+    std::mutex end_mu_;
+    bool loop_done_ = false;
+    std::optional<events::Event> deferred_end_;
     std::map<std::uint64_t, TrackInfo> tracks_;
     std::vector<std::string> naive_labels_;
     int frames_since_detect_ = 1 << 20;  // detect on the first frame
     std::uint32_t generation_ = 0;
     std::int64_t generation_offset_ms_ = 0;
     std::int64_t last_ms_ = 0;
+    std::int64_t last_step_ms_ = 1;
+    std::uint64_t frames_in_generation_ = 0;
     std::int64_t last_frame_index_ = 0;
     Clock::time_point start_{};
     cv::VideoWriter writer_;
+    cv::Size writer_size_;
     mutable std::mutex stats_mu_;
     StreamRunStats stats_;
+    static constexpr std::size_t kLatencySamples = 1 << 16;  // ~45 min at 25 fps
     std::vector<double> latencies_;
+    std::size_t latency_next_ = 0;
 };
 
 struct Pipeline::Impl {

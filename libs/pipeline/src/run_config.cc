@@ -173,9 +173,9 @@ Status ParseStream(const json& j, const std::string& where, const fs::path& base
                                     "max_interval_ms"}));
         FG_RETURN_IF_ERROR(m.Bool("enabled", s.motion_gate));
         stream::MotionGateConfig& g = s.motion;
-        FG_RETURN_IF_ERROR(m.Int("width", g.width, 16, 4096));
+        FG_RETURN_IF_ERROR(m.Int("width", g.width, 16, 1920));
         FG_RETURN_IF_ERROR(m.Int("blur", g.blur, 1, 99));
-        FG_RETURN_IF_ERROR(m.Int("pixel_threshold", g.pixel_threshold, 0, 255));
+        FG_RETURN_IF_ERROR(m.Int("pixel_threshold", g.pixel_threshold, 1, 255));
         FG_RETURN_IF_ERROR(m.Num("min_changed_share", g.min_changed_share, 0.0, 1.0));
         FG_RETURN_IF_ERROR(m.Num("background_rate", g.background_rate, 0.0, 1.0));
         FG_RETURN_IF_ERROR(m.Bool("compensate_brightness", g.compensate_brightness));
