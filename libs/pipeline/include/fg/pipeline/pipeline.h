@@ -64,7 +64,8 @@ struct PipelineConfig {
     Status Validate() const;  ///< names the offending field
 };
 
-/// Latency from a frame leaving the decoder to the end of its processing.
+/// Latency from a frame leaving the decoder (live sources) or leaving the queue (sources set to
+/// process every frame, whose decoder waits for queue space) to the end of its processing.
 struct LatencySummary {
     std::uint64_t samples = 0;
     double p50_ms = 0;
