@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // facegate run --config FILE      streams + gallery + sinks from one config file
 // facegate bench stream --video F  one video as fast as possible; frames, fps, latency, ...
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -125,6 +126,7 @@ struct BenchStreamArgs {
     std::string draw_dir;
     std::string events;
     int detect_interval = 2;
+    int settled_detect_interval = 4;
     bool no_motion = false;
     bool json = false;
 };
@@ -139,6 +141,7 @@ int BenchStream(BenchStreamArgs a) {
     pipeline::PipelineConfig pc;
     pc.mode = a.mode == "naive" ? pipeline::PipelineMode::kNaive : pipeline::PipelineMode::kDefault;
     pc.detect_interval = a.detect_interval;
+    pc.settled_detect_interval = std::max(a.settled_detect_interval, a.detect_interval);
     pc.draw_dir = a.draw_dir;
     pipeline::StreamSpec s;
     s.source.id = "bench";
@@ -221,6 +224,10 @@ void RegisterStreamCommands(CLI::App& app, Action& action) {
         ->check(CLI::IsMember({"default", "naive"}))
         ->capture_default_str();
     bs->add_option("--detect-interval", a->detect_interval, "Run the detector at most every N frames")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    bs->add_option("--settled-detect-interval", a->settled_detect_interval,
+                   "Detector cadence once every face in view is decided (at least --detect-interval)")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
     bs->add_flag("--no-motion", a->no_motion, "Disable the motion gate");

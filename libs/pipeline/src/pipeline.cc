@@ -27,6 +27,9 @@ namespace fg::pipeline {
 
 Status PipelineConfig::Validate() const {
     if (detect_interval < 1) return InvalidArgument("detect_interval must be >= 1");
+    if (settled_detect_interval < detect_interval) {
+        return InvalidArgument("settled_detect_interval must be >= detect_interval");
+    }
     if (embed_batch < 1) return InvalidArgument("embed_batch must be >= 1");
     if (!(liveness_threshold >= 0.f && liveness_threshold <= 1.f)) {
         return InvalidArgument("liveness.threshold must be in [0, 1]");
@@ -243,7 +246,7 @@ class StreamWorker {
             FG_ASSIGN_OR_RETURN(embeddings, ProcessNaive(f, dets));
         } else {
             ++frames_since_detect_;
-            bool run = frames_since_detect_ >= shared_.config.detect_interval;
+            bool run = frames_since_detect_ >= DetectInterval();
             if (gate_) {
                 const stream::GateDecision g = gate_->Update(f);
                 // While faces are visibly tracked the detector keeps its cadence: a face that
@@ -287,6 +290,17 @@ class StreamWorker {
             latencies_[latency_next_++ % kLatencySamples] = ms;
         }
         return Status::Ok();
+    }
+
+    /// The detector's cadence: relaxed while every followed face is already decided.
+    int DetectInterval() const {
+        if (tracks_.empty()) return shared_.config.detect_interval;
+        for (const auto& [id, info] : tracks_) {
+            if (info.recognition.decision() == TrackDecision::kPending && !info.spoof_announced) {
+                return shared_.config.detect_interval;
+            }
+        }
+        return shared_.config.settled_detect_interval;
     }
 
     Result<std::uint64_t> ProcessTracks(const stream::Frame& f, std::int64_t now_ms,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "fg/pipeline/run_config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <set>
@@ -192,7 +193,8 @@ Status ParseStream(const json& j, const std::string& where, const fs::path& base
 Result<RunConfig> ParseRunConfig(const json& j, const fs::path& base) {
     RunConfig rc;
     Obj top(j, "");
-    FG_RETURN_IF_ERROR(top.Check({"engine", "gallery", "streams", "detect_interval", "mode",
+    FG_RETURN_IF_ERROR(top.Check({"engine", "gallery", "streams", "detect_interval",
+                                  "settled_detect_interval", "mode",
                                   "tracker", "recognition", "liveness", "events", "draw_dir",
                                   "draw_fps", "embed_batch"}));
     if (top.Has("engine")) FG_RETURN_IF_ERROR(ParseEngine(top.At("engine"), rc.engine));
@@ -220,6 +222,9 @@ Result<RunConfig> ParseRunConfig(const json& j, const fs::path& base) {
     if (mode != "default" && mode != "naive") return InvalidArgument("mode must be default or naive");
     p.mode = mode == "naive" ? PipelineMode::kNaive : PipelineMode::kDefault;
     FG_RETURN_IF_ERROR(top.Int("detect_interval", p.detect_interval, 1, 1000));
+    // Unless given, never below detect_interval (a slower base cadence stays the floor).
+    p.settled_detect_interval = std::max(p.settled_detect_interval, p.detect_interval);
+    FG_RETURN_IF_ERROR(top.Int("settled_detect_interval", p.settled_detect_interval, 1, 1000));
     FG_RETURN_IF_ERROR(top.Int("embed_batch", p.embed_batch, 1, 256));
     FG_RETURN_IF_ERROR(top.Str("draw_dir", p.draw_dir));
     p.draw_dir = Resolve(base, p.draw_dir);

@@ -45,6 +45,10 @@ struct PipelineConfig {
     /// The detector runs at most every N frames of a stream (and only when the motion gate
     /// lets the frame through); the tracker predicts in between.
     int detect_interval = 2;
+    /// Once every face in view is decided (recognized, unknown or spoof) the detector runs only
+    /// every this many frames: decided faces need tracking, not scrutiny, and a newcomer is
+    /// found at most this many frames late (4 frames = 160 ms at 25 fps). >= detect_interval.
+    int settled_detect_interval = 4;
     track::TrackerConfig tracker;
     RecognitionPolicy recognition;
     /// Faces per embedding call across all streams.
