@@ -115,11 +115,16 @@ TEST_P(RtspTest, ReconnectsAfterServerKilledWhileOtherStreamKeepsRunning) {
         },
         5s))
         << "state stayed " << SourceStateName(rtsp_state());
-    {
-        std::lock_guard lock(mu);
-        EXPECT_NE(std::find(rtsp_states.begin(), rtsp_states.end(), SourceState::kStalled),
-                  rtsp_states.end());
-    }
+    // The state is visible in Stats() a moment before its callback has run: wait for the
+    // callback rather than racing it.
+    EXPECT_TRUE(WaitFor(
+        [&] {
+            std::lock_guard lock(mu);
+            return std::find(rtsp_states.begin(), rtsp_states.end(), SourceState::kStalled) !=
+                   rtsp_states.end();
+        },
+        2s))
+        << "no stalled state reported";
     // While the camera is down, the other stream keeps delivering.
     const int file_before = consumer.count("file");
     const int rtsp_down = consumer.count("rtsp");
