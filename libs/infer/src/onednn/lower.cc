@@ -1085,6 +1085,26 @@ Result<std::unique_ptr<Executor>> Executor::Create(std::shared_ptr<const Plan> p
     return ResourceExhausted(std::string("cannot allocate session buffers: ") + e.what());
 }
 
+void Executor::RunStep(dnnl::stream& stream, std::size_t s) {
+    const Plan& p = *plan_;
+    const auto& st = p.steps[s];
+    if (!st.loop) {
+        st.prim.execute(stream, args_[s]);
+        return;
+    }
+    // A plain C++ loop reads buffers directly: wait for the primitives before it, and pass the
+    // current handles of external (caller-owned) tensors.
+    stream.wait();
+    auto& ptrs = loop_ptrs_[s];
+    for (std::size_t k = 0; k < st.loop_tensors.size(); ++k) {
+        const int t = st.loop_tensors[k];
+        if (p.tensors[p.tensors[t].root].external) {
+            ptrs[k] = static_cast<float*>(memories_[t].get_data_handle());
+        }
+    }
+    st.loop(ptrs.data());
+}
+
 Status Executor::Run(dnnl::stream& stream, std::span<const float* const> inputs,
                      std::vector<const float*>& outputs) try {
     const Plan& p = *plan_;
@@ -1119,34 +1139,10 @@ Status Executor::Run(dnnl::stream& stream, std::span<const float* const> inputs,
                     std::fprintf(stderr, "fg_onednn_profile,%zu,%s,%.4f\n", index, kind, ms);
                 }
             } report{st, stream, s, t0};
-            if (st.loop) {
-                stream.wait();
-                auto& ptrs = loop_ptrs_[s];
-                for (std::size_t k = 0; k < st.loop_tensors.size(); ++k) {
-                    const int t = st.loop_tensors[k];
-                    if (p.tensors[p.tensors[t].root].external) {
-                        ptrs[k] = static_cast<float*>(memories_[t].get_data_handle());
-                    }
-                }
-                st.loop(ptrs.data());
-            } else {
-                st.prim.execute(stream, args_[s]);
-            }
+            RunStep(stream, s);
             continue;
         }
-        if (st.loop) {
-            stream.wait();
-            auto& ptrs = loop_ptrs_[s];
-            for (std::size_t k = 0; k < st.loop_tensors.size(); ++k) {
-                const int t = st.loop_tensors[k];
-                if (p.tensors[p.tensors[t].root].external) {
-                    ptrs[k] = static_cast<float*>(memories_[t].get_data_handle());
-                }
-            }
-            st.loop(ptrs.data());
-        } else {
-            st.prim.execute(stream, args_[s]);
-        }
+        RunStep(stream, s);
     }
     stream.wait();
     outputs.clear();

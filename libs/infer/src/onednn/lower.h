@@ -65,6 +65,9 @@ class Executor {
                std::vector<const float*>& outputs);
 
   private:
+    /// Executes step `s`: a oneDNN primitive, or a C++ loop over its tensors.
+    void RunStep(dnnl::stream& stream, std::size_t s);
+
     struct Buffer {
         void operator()(void* p) const { std::free(p); }
     };
