@@ -321,18 +321,6 @@ bool WaitUntil(Pred pred, std::chrono::milliseconds timeout) {
     return true;
 }
 
-/// A loopback TCP port nobody listens on (bound, then closed).
-int DeadPort() {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 /// Every track_started has exactly one track_ended after it (same stream and track), and each
 /// track's other events lie between the two.
@@ -483,7 +471,7 @@ TEST_F(Cli, RunWithAWebhookToADeadPortStillShutsDown) {
         R"({"streams": [{"id": "walk", "uri": ")" + video.string() + R"(", "pace": true, "loop": true}],
         "events": {"sinks": [{"type": "jsonl", "path": "events.jsonl"},
                              {"type": "webhook", "url": "http://127.0.0.1:)" +
-            std::to_string(DeadPort()) + R"(/events"}]}})",
+            std::to_string(fg::testing::FreeLoopbackPort()) + R"(/events"}]}})",
         std::chrono::seconds(20));
 }
 

@@ -2,16 +2,14 @@
 // The PostgreSQL store against a real server that this test starts on loopback in a temporary
 // directory (initdb + pg_ctl; as the "postgres" user when running as root, since initdb refuses
 // root), and stops at the end.
-#include <arpa/inet.h>
 #include <libpq-fe.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 
 #include "fg/gallery/gallery.h"
+#include "fg/testing/testing.h"
 #include "store_contract.h"
 #include "test_util.h"
 
@@ -26,18 +24,6 @@ std::filesystem::path PgBinDir() {
     return {};
 }
 
-int FreePort() {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    const int port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
 
 class PgServer {
   public:
@@ -48,7 +34,7 @@ class PgServer {
             return false;
         }
         bin_ = bin.string();
-        port_ = FreePort();
+        port_ = fg::testing::FreeLoopbackPort();
         const std::string dir = dir_.path().string();
         as_ = geteuid() == 0 ? "runuser -u postgres -- " : "";
         if (geteuid() == 0 && std::system(("chown -R postgres " + dir).c_str()) != 0)

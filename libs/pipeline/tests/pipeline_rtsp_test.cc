@@ -44,7 +44,7 @@ TEST(PipelineRtsp, StalledEventWhileOtherStreamRunsThenLiveAgainWithinFiveSecond
     fg::testing::TmpDir tmp;
     const auto clip = tmp / "clip.avi";
     ASSERT_TRUE(st::WriteTestVideo(clip, 50));
-    const int port = st::FreePort();
+    const int port = fg::testing::FreeLoopbackPort();
     const std::vector<std::string> server_argv{FG_RTSP_TEST_SERVER, std::to_string(port), "/test"};
     auto server = std::make_unique<st::ChildProcess>(server_argv);
     ASSERT_TRUE(server->started());

@@ -30,7 +30,7 @@ class RtspTest : public ::testing::TestWithParam<RtspTransport> {
         ASSERT_TRUE(test::WaitForPort(port_, 10s)) << "RTSP test server did not start";
     }
 
-    int port_ = test::FreePort();
+    int port_ = fg::testing::FreeLoopbackPort();
     std::unique_ptr<test::ChildProcess> server_;
     fg::testing::TmpDir tmp_;
 };
@@ -161,7 +161,7 @@ INSTANTIATE_TEST_SUITE_P(Transports, RtspTest,
                          });
 
 TEST(RtspMixedTest, TcpAndUdpSourcesSideBySide) {
-    const int port = test::FreePort();
+    const int port = fg::testing::FreeLoopbackPort();
     test::ChildProcess server({FG_RTSP_TEST_SERVER, std::to_string(port), "/test"});
     ASSERT_TRUE(test::WaitForPort(port, 10s));
     StreamManager manager;

@@ -298,7 +298,7 @@ TEST_F(SourceTest, FolderWithoutImagesFails) {
 }
 
 TEST(LiveSourceTest, ClosedPortKeepsRetryingWithBackoffAndStopsPromptly) {
-    const int port = test::FreePort();  // nothing listens there
+    const int port = fg::testing::FreeLoopbackPort();  // nothing listens there
     StateLog log;
     SourceConfig config{.id = "closed", .uri = "rtsp://127.0.0.1:" + std::to_string(port) + "/x"};
     config.reconnect = {.min = 50ms, .max = 200ms};
@@ -317,7 +317,7 @@ TEST(LiveSourceTest, ClosedPortKeepsRetryingWithBackoffAndStopsPromptly) {
 
 TEST(LiveSourceTest, MaxAttemptsGivesUp) {
     SourceConfig config{.id = "give-up",
-                        .uri = "rtsp://127.0.0.1:" + std::to_string(test::FreePort()) + "/x"};
+                        .uri = "rtsp://127.0.0.1:" + std::to_string(fg::testing::FreeLoopbackPort()) + "/x"};
     config.reconnect = {.min = 10ms, .max = 20ms, .max_attempts = 3};
     auto source = MustCreate(config);
     ASSERT_NE(source, nullptr);

@@ -49,16 +49,6 @@ sockaddr_in Loopback(int port) {
 }
 }  // namespace
 
-int FreePort() {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr = Loopback(0);
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    close(fd);
-    return ntohs(addr.sin_port);
-}
-
 bool WaitForPort(int port, std::chrono::milliseconds timeout) {
     return WaitFor(
         [port] {

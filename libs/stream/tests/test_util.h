@@ -23,8 +23,6 @@ cv::Mat PatternFrame(int index, cv::Size size = {320, 240});
 bool WriteTestVideo(const std::filesystem::path& path, int frames, double fps = 25.0,
                     cv::Size size = {320, 240});
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-int FreePort();
 /// Polls until 127.0.0.1:port accepts a connection or `timeout` passes.
 bool WaitForPort(int port, std::chrono::milliseconds timeout);
 

@@ -35,6 +35,10 @@ class TmpDir {
 /// Message for a missing test input: in CI (CI=true) this is a failure, elsewhere a skip.
 std::string MissingDataMessage(const std::filesystem::path& path);
 
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed): for test
+/// servers, and for "nothing listens here" cases.
+int FreeLoopbackPort();
+
 }  // namespace fg::testing
 
 /// Skips the test (or fails it under CI=true) when `path` does not exist.
