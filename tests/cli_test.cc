@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
@@ -475,6 +476,63 @@ TEST_F(Cli, RunWithAWebhookToADeadPortStillShutsDown) {
         std::chrono::seconds(20));
 }
 
+TEST_F(Cli, RunReloadsItsStreamsOnSighupWithoutStoppingTheOthers) {
+    const auto video = Video("intel_face-demographics-walking-and-pause.mp4");
+    FG_REQUIRE_PATH(video);
+    const auto stream = [&](const std::string& id) {
+        return R"({"id": ")" + id + R"(", "uri": ")" + video.string() + R"(", "pace": true, "loop": true})";
+    };
+    const auto config = [&](const std::string& streams) {
+        return R"({"streams": [)" + streams +
+               R"(], "events": {"sinks": [{"type": "jsonl", "path": "events.jsonl"}]}})";
+    };
+    WriteBytes(tmp_ / "run.json", config(stream("a") + "," + stream("b")));
+    Spawned p({"run", "--config", (tmp_ / "run.json").string()}, tmp_ / "out.txt", tmp_ / "err.txt");
+    ASSERT_TRUE(p.started());
+    const auto events = tmp_ / "events.jsonl";
+    // Live frames of stream `id` after the `n`-th byte of the event file.
+    const auto has = [&](const std::string& needle, std::size_t from = 0) {
+        const std::string all = ReadAll(events);
+        return all.size() > from && all.find(needle, from) != std::string::npos;
+    };
+    ASSERT_TRUE(WaitUntil([&] { return has(R"("stream_id":"b")") && has(R"("stream_id":"a")"); },
+                          std::chrono::minutes(1)))
+        << ReadAll(tmp_ / "err.txt");
+
+    // Remove b, add c; a keeps running (its connection and tracks are untouched).
+    WriteBytes(tmp_ / "run.json", config(stream("a") + "," + stream("c")));
+    std::size_t mark = ReadAll(events).size();
+    p.Signal(SIGHUP);
+    ASSERT_TRUE(WaitUntil([&] { return has(R"("stream_id":"c")", mark); }, std::chrono::minutes(1)))
+        << "stream c never started: " << ReadAll(tmp_ / "err.txt");
+    // A broken file changes nothing.
+    WriteBytes(tmp_ / "run.json", "{ not json");
+    p.Signal(SIGHUP);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_FALSE(p.Wait({}).has_value()) << "a bad reload must not stop the run";
+    p.Signal(SIGINT);
+    const std::optional<int> code = p.Wait(std::chrono::seconds(15));
+    ASSERT_TRUE(code);
+    EXPECT_EQ(*code, 0) << ReadAll(tmp_ / "err.txt");
+
+    const auto lines = ReadJsonLines(events);
+    ExpectTracksClosed(lines);
+    std::map<std::string, std::vector<std::string>> states;  // per stream, in order
+    for (const auto& e : lines) {
+        if (e["type"] == "stream_state") {
+            states[e["stream_id"].get<std::string>()].push_back(e["data"]["state"].get<std::string>());
+        }
+    }
+    // a: connecting, live, ..., stopped once at the very end (never restarted by the reload).
+    ASSERT_FALSE(states["a"].empty());
+    EXPECT_EQ(std::count(states["a"].begin(), states["a"].end(), "stopped"), 1);
+    EXPECT_EQ(std::count(states["a"].begin(), states["a"].end(), "connecting"), 1);
+    EXPECT_EQ(states["a"].back(), "stopped");
+    EXPECT_EQ(states["b"].back(), "stopped");  // removed by the reload
+    EXPECT_EQ(states["c"].back(), "stopped");
+    EXPECT_NE(ReadAll(tmp_ / "err.txt").find("reload: config not applied"), std::string::npos);
+}
+
 TEST_F(Cli, BenchStreamJsonHasTheIssueFields) {
     const auto video = Video("intel_face-demographics-walking.mp4");
     FG_REQUIRE_PATH(video);
@@ -484,7 +542,9 @@ TEST_F(Cli, BenchStreamJsonHasTheIssueFields) {
     ASSERT_EQ(r.code, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
     for (const char* key : {"frames", "fps", "detector_runs", "embeddings", "identities",
-                            "latency_p50_ms", "latency_p99_ms", "gated_share"}) {
+                            "latency_p50_ms", "latency_p99_ms", "gated_share",
+                            "recognized_latency_p50_ms", "recognized_latency_p99_ms",
+                            "cpu_per_camera", "media_seconds"}) {
         EXPECT_TRUE(j.contains(key)) << key << " missing: " << r.out;
     }
     EXPECT_GT(j["frames"].get<int>(), 10);
@@ -530,6 +590,30 @@ TEST_F(Cli, BenchStreamTakesOddFrameSizesAndASizeChange) {
     EXPECT_EQ(j["frames"].get<int>(), 24);
     ExpectTracksClosed(ReadJsonLines(tmp_ / "events.jsonl"));
     EXPECT_TRUE(std::filesystem::exists(tmp_ / "draw/bench.avi"));
+}
+
+// facegate sets OMP_WAIT_POLICY=passive and re-executes itself when it is unset (spinning
+// OpenMP threads made a frame 100x slower on a busy box); a user's own value is kept.
+TEST_F(Cli, StartsWithPassiveOmpWaitUnlessTheUserSetOne) {
+    const auto chip = DlibExamplesDir() / "johns/John_Salley/000179_02159509.jpg";
+    FG_REQUIRE_PATH(chip);
+    const char* saved = std::getenv("OMP_WAIT_POLICY");
+    const std::string saved_value = saved ? saved : "";
+    unsetenv("OMP_WAIT_POLICY");
+    CmdResult unset = Facegate("--log-level debug detect --json " + Q(chip), tmp_);
+    setenv("OMP_WAIT_POLICY", "active", 1);
+    CmdResult active = Facegate("--log-level debug detect --json " + Q(chip), tmp_);
+    if (saved) {
+        setenv("OMP_WAIT_POLICY", saved_value.c_str(), 1);
+    } else {
+        unsetenv("OMP_WAIT_POLICY");
+    }
+    ASSERT_EQ(unset.code, 0) << unset.err;
+    EXPECT_NE(unset.err.find("OMP_WAIT_POLICY=passive"), std::string::npos) << unset.err;
+    EXPECT_NE(unset.err.find("glibc.malloc.hugetlb=1"), std::string::npos) << unset.err;
+    EXPECT_EQ(nlohmann::json::parse(unset.out)["images"][0]["faces"].size(), 1u);
+    ASSERT_EQ(active.code, 0) << active.err;
+    EXPECT_NE(active.err.find("OMP_WAIT_POLICY=active"), std::string::npos) << active.err;
 }
 
 }  // namespace

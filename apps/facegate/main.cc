@@ -1,11 +1,49 @@
 // SPDX-License-Identifier: Apache-2.0
 // facegate: the command-line front end of libfacegate.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
+#include <string>
 
 #include "common.h"
 #include "fg/base/log.h"
 
+namespace {
+
+/// Two settings that only take effect when a process starts, so the binary sets them and
+/// starts itself again, once (the new process finds them set and goes on; a user's own
+/// values are kept; if exec fails we carry on without them):
+///  - OMP_WAIT_POLICY=passive: oneDNN's OpenMP threads spin at every barrier by default (GNU
+///    OpenMP), and with 2 threads on a busy machine one frame took 2.9 s instead of 28 ms
+///    (BENCHMARKS.md, "Inference backends"). libgomp reads it before main.
+///  - GLIBC_TUNABLES=glibc.malloc.hugetlb=1: large buffers (a 1M-template index is 2 GB) get
+///    transparent huge pages. On VMs a 4 KiB page fault is expensive: opening a 1M gallery
+///    took 29-45 s with 4 KiB pages and 2-4 s with huge pages, bulk enrollment went from
+///    15k to 28k templates/s (BENCHMARKS.md, "Gallery"). glibc reads it before main.
+void ReexecWithRuntimeDefaults(char** argv) {
+    bool changed = false;
+    if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+        if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+        changed = true;
+    }
+    const char* tunables = std::getenv("GLIBC_TUNABLES");
+    if (tunables == nullptr || std::strstr(tunables, "glibc.malloc.hugetlb") == nullptr) {
+        std::string t = tunables && *tunables ? std::string(tunables) + ":" : std::string();
+        t += "glibc.malloc.hugetlb=1";
+        if (setenv("GLIBC_TUNABLES", t.c_str(), 1) != 0) return;
+        changed = true;
+    }
+    // No loop is possible: the exec'ed process finds both set and returns above.
+    if (changed) execv("/proc/self/exe", argv);
+    // Still here: exec failed (no /proc?); the runtime started with its defaults.
+}
+
+}   // namespace
+
 int main(int argc, char** argv) {
+    ReexecWithRuntimeDefaults(argv);
     CLI::App app{"facegate: real-time face recognition engine", "facegate"};
     app.set_version_flag("--version", "facegate 0.1.0");
     app.require_subcommand(1);
@@ -32,6 +70,10 @@ int main(int argc, char** argv) {
         return code == 0 ? 0 : fg::cli::kExitUsage;
     }
     fg::SetLogLevel(log_level);
+    const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
+    const char* tunables = std::getenv("GLIBC_TUNABLES");
+    spdlog::debug("OMP_WAIT_POLICY={} GLIBC_TUNABLES={}", wait_policy ? wait_policy : "(unset)",
+                  tunables ? tunables : "(unset)");
     if (!action) return fg::cli::kExitUsage;
     try {
         return action();

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include "fg/infer/backend.h"
 #include "fg/infer/model_pack.h"
@@ -199,6 +200,34 @@ TEST(OneDnnModelsTest, BatchMatchesSingleRunsAndSessionsAreIndependent) {
             EXPECT_LE(RelativeError(a, b), 1e-5) << "item " << i;
         }
     }
+}
+
+// Steps under the parallel-work threshold run on one thread while the big ones use the
+// configured count; each step's count is set only around it, so the caller's OpenMP thread
+// count is the same after Load and Run, and the outputs equal a 1-thread model's.
+TEST(OneDnnModelsTest, PerStepThreadCountsKeepTheCallersAndTheOutputs) {
+    const auto path = ModelPath("fr_feature.onnx");
+    FG_REQUIRE_PATH(path);
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(3);
+    auto two = MakeBackend({.name = "onednn", .threads = 2});
+    auto one = MakeBackend({.name = "onednn", .threads = 1});
+    ASSERT_TRUE(two.ok() && one.ok());
+    auto m2 = (*two)->Load(Spec("fr_feature", path, false));
+    auto m1 = (*one)->Load(Spec("fr_feature", path, false));
+    ASSERT_TRUE(m2.ok()) << m2.status().ToString();
+    ASSERT_TRUE(m1.ok()) << m1.status().ToString();
+    EXPECT_EQ(omp_get_max_threads(), 3);
+    const Tensor x = Random({1, 3, 112, 112}, 11);
+    auto s2 = (*m2)->CreateSession();
+    auto s1 = (*m1)->CreateSession();
+    ASSERT_TRUE(s2.ok() && s1.ok());
+    std::vector<TensorView> o2, o1;
+    ASSERT_TRUE((*s2)->Run(std::vector<TensorView>{x.View()}, o2).ok());
+    EXPECT_EQ(omp_get_max_threads(), 3);
+    ASSERT_TRUE((*s1)->Run(std::vector<TensorView>{x.View()}, o1).ok());
+    EXPECT_LE(RelativeError(o2[0], o1[0]), 1e-5);
+    omp_set_num_threads(saved);
 }
 
 TEST(OneDnnModelsTest, AutoFallsBackOnlyWhenNeededAndBadFilesFail) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <exception>
 #include <limits>
 #include <map>
@@ -29,6 +30,20 @@ using detail::ShapeString;
 namespace {
 
 using Shapes = std::vector<std::vector<std::int64_t>>;
+
+/// Work (flops, lower.h NodeWork) from which a step is split between threads; smaller steps
+/// run on one thread whatever the configured count. With passive OpenMP waiting each parallel
+/// region costs ~15-20 us to wake the second thread and meet it at the barrier, so a step must
+/// take 2x that alone to gain (measured, BENCHMARKS.md "Inference backends": with every step
+/// on 2 threads fr_gender took 0.92 ms instead of 0.44, fr_landmark 0.67 instead of 0.20).
+/// FG_ONEDNN_PARALLEL_MFLOP overrides it (0 = split every step, as before).
+std::int64_t ParallelWork() {
+    static const std::int64_t work = [] {
+        const char* e = std::getenv("FG_ONEDNN_PARALLEL_MFLOP");
+        return static_cast<std::int64_t>((e ? std::atof(e) : 16.0) * 1e6);
+    }();
+    return work;
+}
 
 class OneDnnModel;
 
@@ -72,11 +87,18 @@ class OneDnnModel final : public Model, public std::enable_shared_from_this<OneD
     Result<std::shared_ptr<const Plan>> PlanFor(const Shapes& shapes) const {
         std::lock_guard lock(mu_);
         if (auto it = plans_.find(shapes); it != plans_.end()) return it->second;
-        // oneDNN fixes a primitive's thread count when it is created (an explicit OpenMP
-        // num_threads), so the cap must be in force here, not only in Run.
-        if (threads_ > 0) omp_set_num_threads(threads_);
         FG_ASSIGN_OR_RETURN(Graph graph, BuildGraph(*source_, shapes));
-        FG_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, LowerGraph(graph, engine_));
+        // oneDNN fixes a primitive's thread count when it is created (an explicit OpenMP
+        // num_threads), so each step's count is set while its primitive is created.
+        const ThreadPolicy policy{.max_threads = threads_ > 0 ? threads_ : omp_get_max_threads(),
+                                  .parallel_work = ParallelWork()};
+        FG_ASSIGN_OR_RETURN(std::shared_ptr<const Plan> plan, LowerGraph(graph, engine_, policy));
+        std::size_t parallel = 0;
+        for (const auto& st : plan->steps) parallel += st.threads > 1 ? 1 : 0;
+        spdlog::debug("model '{}': plan for {}: {:.1f} MFLOP, {} of {} steps on {} threads",
+                      info_.id, ShapeString(shapes.empty() ? std::vector<std::int64_t>{} : shapes[0]),
+                      static_cast<double>(GraphWork(graph)) / 1e6, parallel, plan->steps.size(),
+                      policy.max_threads);
         plans_[shapes] = plan;
         return plan;
     }
@@ -107,11 +129,11 @@ Status OneDnnSession::Run(std::span<const TensorView> inputs, std::vector<Tensor
         FG_ASSIGN_OR_RETURN(auto ex, Executor::Create(std::move(plan).value()));
         it = executors_.emplace(shapes, std::move(ex)).first;
     }
-    if (model_->threads() > 0) omp_set_num_threads(model_->threads());
-    if (Status st = it->second->Run(stream_, ptrs, raw_outputs_); !st.ok()) {
+    Executor& ex = *it->second;
+    if (Status st = ex.Run(stream_, ptrs, raw_outputs_); !st.ok()) {
         return st.WithContext("model '" + info.id + "'");
     }
-    const auto& out_shapes = model_->PlanFor(shapes).value()->output_shapes;
+    const auto& out_shapes = ex.plan().output_shapes;
     for (std::size_t i = 0; i < raw_outputs_.size(); ++i) {
         outputs.push_back({info.output_names[i], out_shapes[i], raw_outputs_[i]});
     }

@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <string>
 
+#include <omp.h>
+
 #include <oneapi/dnnl/dnnl_debug.h>
 
 namespace fg::infer::onednn {
@@ -123,9 +125,26 @@ EltwiseSpec EltwiseOf(const Graph& g, const Node& n) {
     return e;
 }
 
+/// Sets the calling thread's OpenMP thread count and restores the previous one when it ends.
+class OmpThreadScope {
+  public:
+    OmpThreadScope() : saved_(omp_get_max_threads()), current_(saved_) {}
+    ~OmpThreadScope() { Set(saved_); }
+    void Set(int threads) {
+        if (threads > 0 && threads != current_) omp_set_num_threads(current_ = threads);
+    }
+    OmpThreadScope(const OmpThreadScope&) = delete;
+    OmpThreadScope& operator=(const OmpThreadScope&) = delete;
+
+  private:
+    int saved_;
+    int current_;
+};
+
 class Lowerer {
   public:
-    Lowerer(const Graph& g, const dnnl::engine& eng) : g_(g), eng_(eng), stream_(eng) {
+    Lowerer(const Graph& g, const dnnl::engine& eng, const ThreadPolicy& threads)
+        : g_(g), eng_(eng), stream_(eng), policy_(threads) {
         plan_ = std::make_shared<Plan>();
         plan_->engine = eng;
         pv_.assign(g.values.size(), -1);
@@ -228,8 +247,15 @@ class Lowerer {
         s.prim = std::move(prim);
         s.args = std::move(args);
         s.scratchpad = scratch.get_size() > 0;
+        s.threads = threads_;
+        plan_->threads = std::max(plan_->threads, threads_);
         plan_->scratchpad_bytes = std::max(plan_->scratchpad_bytes, scratch.get_size());
         plan_->steps.push_back(std::move(s));
+    }
+    /// The thread count for the primitives created from now on (see ThreadPolicy).
+    void UseThreadsFor(std::int64_t work) {
+        threads_ = work >= policy_.parallel_work ? std::max(1, policy_.max_threads) : 1;
+        omp_.Set(threads_);
     }
     void AddLoop(std::vector<int> tensors, Plan::Loop loop) {
         Plan::Step s;
@@ -270,6 +296,9 @@ class Lowerer {
     std::set<int> copies_;             // tensors that are cached copies: never written in place
     std::vector<int> aliased_;         // roots that have views
     std::vector<bool> fused_;
+    ThreadPolicy policy_;
+    OmpThreadScope omp_;   // restores the caller's count when the lowering ends
+    int threads_ = 1;
 };
 
 Result<std::shared_ptr<const Plan>> Lowerer::Lower() {
@@ -284,6 +313,7 @@ Result<std::shared_ptr<const Plan>> Lowerer::Lower() {
     for (int k = 0; k < static_cast<int>(g_.nodes.size()); ++k) {
         if (g_.nodes[k].dead || fused_[k]) continue;
         const Node& n = g_.nodes[k];
+        UseThreadsFor(NodeWork(g_, n));
         try {
             FG_RETURN_IF_ERROR(LowerNode(k));
         } catch (const dnnl::error& e) {
@@ -294,6 +324,7 @@ Result<std::shared_ptr<const Plan>> Lowerer::Lower() {
         }
     }
     for (int out : g_.outputs) {
+        UseThreadsFor(100 * Numel(Shape(out)));
         int t = PlainOf(TensorOf(out));
         if (plan_->tensors[plan_->tensors[t].root].external) {
             // An input passed straight through still needs a buffer of its own.
@@ -1029,9 +1060,31 @@ void Lowerer::AssignSlots() {
 
 }   // namespace
 
-Result<std::shared_ptr<const Plan>> LowerGraph(const Graph& graph, const dnnl::engine& engine) {
+std::int64_t NodeWork(const Graph& graph, const Node& n) {
+    if (n.dead || n.out.empty() || n.out[0] < 0) return 0;
+    const auto& out = graph.values[n.out[0]].shape;
+    if (n.in.size() >= 2 && n.in[0] >= 0 && n.in[1] >= 0) {
+        const auto& w = graph.values[n.in[1]].shape;
+        if (n.op == "Conv" && w.size() >= 2 && w[0] > 0) {
+            // Each output element is a dot product over Cin/group x kernel = w[1] x kernel.
+            return 2 * Numel(out) * (Numel(w) / w[0]);
+        }
+        const auto& a = graph.values[n.in[0]].shape;
+        if ((n.op == "Gemm" || n.op == "MatMul") && !a.empty()) return 2 * Numel(out) * a.back();
+    }
+    return 100 * Numel(out);
+}
+
+std::int64_t GraphWork(const Graph& graph) {
+    std::int64_t work = 0;
+    for (const Node& n : graph.nodes) work += NodeWork(graph, n);
+    return work;
+}
+
+Result<std::shared_ptr<const Plan>> LowerGraph(const Graph& graph, const dnnl::engine& engine,
+                                               const ThreadPolicy& threads) {
     try {
-        Lowerer l(graph, engine);
+        Lowerer l(graph, engine, threads);
         return l.Lower();
     } catch (const dnnl::error& e) {
         return Internal(std::string("oneDNN cannot create a primitive: ") + e.what());
@@ -1116,10 +1169,28 @@ Status Executor::Run(dnnl::stream& stream, std::span<const float* const> inputs,
             if (p.inputs[i] == t.root) memories_[k].set_data_handle(const_cast<float*>(inputs[i]));
         }
     }
+    RunSteps(stream);
+    stream.wait();
+    outputs.clear();
+    for (int t : p.outputs)
+        outputs.push_back(static_cast<const float*>(memories_[t].get_data_handle()));
+    return Status::Ok();
+} catch (const dnnl::error& e) {
+    return Internal(std::string("oneDNN execution failed: ") + e.what());
+} catch (const std::exception& e) {
+    return Internal(std::string("onednn execution failed: ") + e.what());
+}
+
+void Executor::RunSteps(dnnl::stream& stream) {
+    const Plan& p = *plan_;
+    // Each step runs on the thread count its primitive was created for: kernels that size
+    // their parallel region at execution time would otherwise wake threads for tiny steps.
+    OmpThreadScope omp;
     // FG_ONEDNN_PROFILE=1 prints each step's time (stderr): which primitive or loop is slow.
     static const bool profile = std::getenv("FG_ONEDNN_PROFILE") != nullptr;
     for (std::size_t s = 0; s < p.steps.size(); ++s) {
         const auto& st = p.steps[s];
+        omp.Set(st.threads);
         const auto t0 = std::chrono::steady_clock::now();
         if (profile) {
             struct Report {
@@ -1136,7 +1207,8 @@ Status Executor::Run(dnnl::stream& stream, std::span<const float* const> inputs,
                         st.loop ? "loop"
                                 : dnnl_prim_kind2str(
                                       static_cast<dnnl_primitive_kind_t>(st.prim.get_kind()));
-                    std::fprintf(stderr, "fg_onednn_profile,%zu,%s,%.4f\n", index, kind, ms);
+                    std::fprintf(stderr, "fg_onednn_profile,%zu,%s,%d,%.4f\n", index, kind,
+                                 st.threads, ms);
                 }
             } report{st, stream, s, t0};
             RunStep(stream, s);
@@ -1144,15 +1216,6 @@ Status Executor::Run(dnnl::stream& stream, std::span<const float* const> inputs,
         }
         RunStep(stream, s);
     }
-    stream.wait();
-    outputs.clear();
-    for (int t : p.outputs)
-        outputs.push_back(static_cast<const float*>(memories_[t].get_data_handle()));
-    return Status::Ok();
-} catch (const dnnl::error& e) {
-    return Internal(std::string("oneDNN execution failed: ") + e.what());
-} catch (const std::exception& e) {
-    return Internal(std::string("onednn execution failed: ") + e.what());
 }
 
 }   // namespace fg::infer::onednn

@@ -38,6 +38,7 @@ class Plan {
         Loop loop;                               // set for the steps run as plain loops
         std::vector<int> loop_tensors;           // inputs then outputs, all plain
         bool scratchpad = false;
+        int threads = 1;   // OpenMP threads it was created for (and must run with)
     };
 
     dnnl::engine engine;
@@ -49,24 +50,47 @@ class Plan {
     std::vector<int> outputs;   // plain tensors, graph output order
     std::vector<std::vector<std::int64_t>> output_shapes;
     std::vector<std::vector<std::int64_t>> input_shapes;
+    int threads = 1;   // the most threads any step uses
+};
+
+/// Estimated work of one node in flops: 2 x multiply-adds for Conv/Gemm/MatMul, and for the
+/// memory-bound ops 100 per output element (about what a convolution does in the time one
+/// element is read and written), so that one threshold serves both.
+std::int64_t NodeWork(const Graph& graph, const Node& node);
+/// Sum of NodeWork over the live nodes.
+std::int64_t GraphWork(const Graph& graph);
+
+/// How many threads each step gets: steps whose work is under `parallel_work` run on one
+/// thread (waking a second OpenMP thread and meeting it at the primitive's barrier costs
+/// more than it saves), the others on `max_threads`.
+struct ThreadPolicy {
+    int max_threads = 1;
+    std::int64_t parallel_work = 0;
 };
 
 /// Errors: Unimplemented naming the op when oneDNN cannot run a node; Internal for a oneDNN
 /// failure while creating primitives.
-Result<std::shared_ptr<const Plan>> LowerGraph(const Graph& graph, const dnnl::engine& engine);
+/// Primitives are created under each step's thread count (oneDNN's OpenMP build fixes it at
+/// creation); the caller's OpenMP thread count is restored before returning.
+Result<std::shared_ptr<const Plan>> LowerGraph(const Graph& graph, const dnnl::engine& engine,
+                                               const ThreadPolicy& threads);
 
 /// One session's buffers for one plan. Not thread-safe.
 class Executor {
   public:
     static Result<std::unique_ptr<Executor>> Create(std::shared_ptr<const Plan> plan);
 
-    /// Runs the plan; `outputs` receive pointers into this executor's buffers.
+    /// Runs the plan, each step on its own thread count (the calling thread's OpenMP count is
+    /// restored afterwards); `outputs` receive pointers into this executor's buffers.
     Status Run(dnnl::stream& stream, std::span<const float* const> inputs,
                std::vector<const float*>& outputs);
+
+    const Plan& plan() const { return *plan_; }
 
   private:
     /// Executes step `s`: a oneDNN primitive, or a C++ loop over its tensors.
     void RunStep(dnnl::stream& stream, std::size_t s);
+    void RunSteps(dnnl::stream& stream);
 
     struct Buffer {
         void operator()(void* p) const { std::free(p); }
