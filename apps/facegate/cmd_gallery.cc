@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 #include <random>
+#include <unordered_map>
 
 #include "common.h"
 #include "fg/gallery/calibration.h"
@@ -617,6 +618,8 @@ struct BenchArgs {
     bool with_store = false;
     int batch = 5000;
     bool json = false;
+    std::string data = "face";
+    std::string keep_dir;
 };
 
 double Seconds(std::chrono::steady_clock::time_point t0) {
@@ -683,29 +686,96 @@ Result<Timing> TimeSearches(const gallery::FaceIndex& index, const std::vector<f
     return t;
 }
 
+/// Synthetic gallery (n x dim, unit rows) and probes (queries x dim, unit rows).
+///  - "uniform": isotropic Gaussian directions, i.e. uniform on the sphere; a probe is a gallery
+///    vector plus isotropic noise (cosine ~0.6 to it). No neighbourhood structure at all: the
+///    worst case for any approximate index.
+///  - "face": what face embeddings look like. Measured on fr_feature embeddings of 2 000 CFP
+///    frontal photos of 500 people (BENCHMARKS.md "Gallery"): people spread over a few
+///    hundred directions with eigenvalues decaying ~exp(-i/45) (effective dimension ~80 of 512;
+///    impostor cosines have a std of 0.10, not uniform's 0.044), and photos of one person
+///    scatter around the person's centre with eigenvalues ~exp(-i/65) and 0.39 of the
+///    between-person variance (genuine cosine ~0.72). A template and a probe are two
+///    independent photos of the same person. The directions are randomly rotated so that no
+///    index can profit from the coordinate axes.
+void GenerateSynthetic(const BenchArgs& b, std::vector<float>& xb, std::vector<float>& xq) {
+    const size_t n = size_t(b.size), d = size_t(b.dim);
+    std::mt19937 rng(12345);
+    std::normal_distribution<float> g;
+    xb.assign(n * d, 0.f);
+    xq.assign(size_t(b.queries) * d, 0.f);
+    std::uniform_int_distribution<size_t> pick(0, n - 1);
+    std::vector<size_t> sources(size_t(b.queries));
+    for (size_t& s : sources) s = pick(rng);
+    if (b.data == "uniform") {
+        for (float& x : xb) x = g(rng);
+        for (size_t i = 0; i < n; ++i) Normalise(&xb[i * d], b.dim);
+        for (int q = 0; q < b.queries; ++q) {
+            for (size_t k = 0; k < d; ++k)
+                xq[size_t(q) * d + k] =
+                    xb[sources[size_t(q)] * d + k] + 1.3f * g(rng) / std::sqrt(float(d));
+            Normalise(&xq[size_t(q) * d], b.dim);
+        }
+        return;
+    }
+    std::vector<float> sb(d), sw(d);
+    double tb = 0, tw = 0;
+    for (size_t k = 0; k < d; ++k) {
+        tb += std::exp(-double(k) / 45.0);
+        tw += std::exp(-double(k) / 65.0);
+    }
+    for (size_t k = 0; k < d; ++k) {
+        sb[k] = float(std::sqrt(std::exp(-double(k) / 45.0) / tb));
+        sw[k] = float(std::sqrt(0.39 * std::exp(-double(k) / 65.0) / tw));
+    }
+    // People's centres are needed again for the probes drawn from them.
+    std::unordered_map<size_t, std::vector<float>> centres;
+    for (size_t s : sources) centres.emplace(s, std::vector<float>(d));
+    std::vector<float> c(d);
+    for (size_t i = 0; i < n; ++i) {
+        for (size_t k = 0; k < d; ++k) c[k] = sb[k] * g(rng);
+        if (auto it = centres.find(i); it != centres.end()) it->second = c;
+        float* x = &xb[i * d];
+        for (size_t k = 0; k < d; ++k) x[k] = c[k] + sw[k] * g(rng);
+    }
+    for (int q = 0; q < b.queries; ++q) {
+        const std::vector<float>& cs = centres.at(sources[size_t(q)]);
+        float* x = &xq[size_t(q) * d];
+        for (size_t k = 0; k < d; ++k) x[k] = cs[k] + sw[k] * g(rng);
+    }
+    // A random rotation (the orthogonal factor of a Gaussian matrix), applied with GEMM.
+    cv::Mat r(static_cast<int>(d), static_cast<int>(d), CV_32F);
+    for (int i = 0; i < r.rows; ++i)
+        for (int j = 0; j < r.cols; ++j) r.at<float>(i, j) = g(rng);
+    cv::Mat w, u, vt;
+    cv::SVD::compute(r, w, u, vt);
+    const cv::Mat rot = u * vt;  // orthogonal
+    auto rotate = [&](std::vector<float>& m, size_t rows) {
+        constexpr size_t kBlock = 65536;
+        for (size_t start = 0; start < rows; start += kBlock) {
+            const int nr = int(std::min(kBlock, rows - start));
+            cv::Mat x(nr, int(d), CV_32F, &m[start * d]);
+            cv::Mat y = x * rot;
+            y.copyTo(x);
+        }
+        for (size_t i = 0; i < rows; ++i) Normalise(&m[i * d], int(d));
+    };
+    rotate(xb, n);
+    rotate(xq, size_t(b.queries));
+}
+
 int RunBench(const BenchArgs& b) {
     auto kind = gallery::ParseIndexKind(b.index);
     if (!kind.ok()) return Fail(kind.status());
     if (b.size < 1 || b.dim < 1 || b.queries < 1)
         return Fail(InvalidArgument("size, dim and queries must be positive"));
-    std::mt19937 rng(12345);
-    std::normal_distribution<float> g;
+    if (b.data != "face" && b.data != "uniform")
+        return Fail(InvalidArgument("--data must be face or uniform"));
     const size_t n = size_t(b.size), d = size_t(b.dim);
-    std::vector<float> xb(n * d);
-    for (float& x : xb) x = g(rng);
-    for (size_t i = 0; i < n; ++i) Normalise(&xb[i * d], b.dim);
+    std::vector<float> xb, xq;
+    GenerateSynthetic(b, xb, xq);
     std::vector<std::int64_t> ids(n);
     std::iota(ids.begin(), ids.end(), 1);
-    // Probes are new photos of enrolled people: a gallery vector plus noise, cosine ~0.6 to it
-    // (typical genuine ArcFace scores), which is what identification latency is measured on.
-    std::vector<float> xq(size_t(b.queries) * d);
-    std::uniform_int_distribution<size_t> pick(0, n - 1);
-    for (int q = 0; q < b.queries; ++q) {
-        const size_t src = pick(rng);
-        for (size_t k = 0; k < d; ++k)
-            xq[size_t(q) * d + k] = xb[src * d + k] + 1.3f * g(rng) / std::sqrt(float(d));
-        Normalise(&xq[size_t(q) * d], b.dim);
-    }
     gallery::IndexConfig cfg{.kind = *kind, .dim = b.dim};
     cfg.hnsw_m = b.hnsw_m;
     cfg.hnsw_ef_search = b.ef_search.front();
@@ -753,6 +823,7 @@ int RunBench(const BenchArgs& b) {
     }
     nlohmann::json out{{"size", b.size},
                        {"dim", b.dim},
+                       {"data", b.data},
                        {"index", std::string(gallery::IndexKindName(built))},
                        {"queries", b.queries},
                        {"p50_ms", first.p50},
@@ -775,8 +846,19 @@ int RunBench(const BenchArgs& b) {
         // (--batch templates of as many subjects per durable transaction) with the index
         // updated; then the gallery is reopened from its sealed snapshot.
         char tmpl[] = "/tmp/fg-bench-XXXXXX";
-        if (!mkdtemp(tmpl)) return Fail(Internal("mkdtemp failed"));
-        const std::string dir = tmpl;
+        std::string dir = b.keep_dir;
+        if (dir.empty()) {
+            if (!mkdtemp(tmpl)) return Fail(Internal("mkdtemp failed"));
+            dir = tmpl;
+        } else {
+            std::error_code ec;
+            std::filesystem::create_directories(dir, ec);
+            if (std::filesystem::exists(dir + "/bench.db"))
+                return Fail(AlreadyExists(dir + "/bench.db exists"));
+            std::ofstream(dir + "/bench.key") << std::string(64, 'a') << "\n";
+            std::filesystem::permissions(dir + "/bench.key", std::filesystem::perms::owner_read |
+                                                               std::filesystem::perms::owner_write);
+        }
         auto key = gallery::ParseKey(std::string(64, 'a'));
         auto keys = std::make_shared<gallery::KeyRing>(*key);
         gallery::GalleryOptions o{
@@ -821,7 +903,7 @@ int RunBench(const BenchArgs& b) {
         out["db_bytes_per_template"] =
             double(std::filesystem::file_size(dir + "/bench.db")) / double(n);
         gal->reset();
-        std::filesystem::remove_all(dir);
+        if (b.keep_dir.empty()) std::filesystem::remove_all(dir);
     }
     if (b.json) {
         PrintJson(out);
@@ -1017,6 +1099,11 @@ void RegisterGalleryCommands(CLI::App& app, Action& action) {
     bg->add_option("--dim", b->dim, "Dimension")->capture_default_str();
     bg->add_option("--index", b->index, "auto, flat, hnsw, ivf")->capture_default_str();
     bg->add_option("--queries", b->queries, "Probes")->capture_default_str();
+    bg->add_option("--data", b->data,
+                   "Synthetic vectors: face (spread like face embeddings, see BENCHMARKS.md) or "
+                   "uniform (on the sphere: the worst case for approximate indexes)")
+        ->check(CLI::IsMember({"face", "uniform"}))
+        ->capture_default_str();
     bg->add_option("--ef-search", b->ef_search,
                    "HNSW efSearch; several values are measured on one build (sweep)")
         ->delimiter(',')
@@ -1028,6 +1115,9 @@ void RegisterGalleryCommands(CLI::App& app, Action& action) {
     bg->add_option("--hnsw-m", b->hnsw_m, "HNSW M")->capture_default_str();
     bg->add_flag("--with-store", b->with_store,
                  "Also bulk-enroll into SQLite (throughput) and reopen the gallery");
+    bg->add_option("--keep-dir", b->keep_dir,
+                   "With --with-store: write the gallery to DIR/bench.db (key in DIR/bench.key) "
+                   "and keep it, e.g. to time `facegate gallery stats --db DIR/bench.db`");
     bg->add_option("--batch", b->batch, "Templates per enrollment transaction (--with-store)")
         ->check(CLI::Range(1, 1000000))
         ->capture_default_str();

@@ -154,9 +154,9 @@ Result<std::vector<std::uint8_t>> KeyRing::SealBytes(std::span<const std::uint8_
     return out;
 }
 
-Result<std::vector<std::uint8_t>> KeyRing::OpenBytes(std::span<const std::uint8_t> sealed,
-                                                     const std::string& key_id,
-                                                     std::string_view aad) const {
+Result<std::span<std::uint8_t>> KeyRing::OpenBytesInPlace(std::span<std::uint8_t> sealed,
+                                                          const std::string& key_id,
+                                                          std::string_view aad) const {
     const TemplateKey* key = Find(key_id);
     if (!key) {
         return FailedPrecondition("template sealed with key " + key_id + ", but the key given is " +
@@ -164,25 +164,38 @@ Result<std::vector<std::uint8_t>> KeyRing::OpenBytes(std::span<const std::uint8_
     }
     if (sealed.size() < size_t(kNonce + kTag)) return DataLoss("sealed template too short");
     const size_t n = sealed.size() - kNonce - kTag;
-    std::vector<std::uint8_t> out(n);
     std::unique_ptr<EVP_CIPHER_CTX, CtxFree> ctx(EVP_CIPHER_CTX_new());
     int len = 0;
     std::uint8_t tag[kTag];
     std::memcpy(tag, sealed.data() + kNonce + n, kTag);
+    // GCM decrypts in place (output == input) in OpenSSL.
+    std::uint8_t* text = sealed.data() + kNonce;
     if (!ctx ||
         EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key->bytes.data(),
                            sealed.data()) != 1 ||
         EVP_DecryptUpdate(ctx.get(), nullptr, &len,
                           reinterpret_cast<const unsigned char*>(aad.data()),
                           int(aad.size())) != 1 ||
-        !UpdateInChunks(ctx.get(), sealed.data() + kNonce, n, out.data(), false) ||
+        !UpdateInChunks(ctx.get(), text, n, text, false) ||
         EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTag, tag) != 1) {
         return Internal("AES-256-GCM decryption failed");
     }
-    if (EVP_DecryptFinal_ex(ctx.get(), out.data() + n, &len) != 1) {
+    std::uint8_t final_block[16];
+    if (EVP_DecryptFinal_ex(ctx.get(), final_block, &len) != 1) {
         return DataLoss("template failed authentication (tampered or corrupted data)");
     }
-    return out;
+    return std::span<std::uint8_t>(text, n);
+}
+
+Result<std::vector<std::uint8_t>> KeyRing::OpenBytes(std::span<const std::uint8_t> sealed,
+                                                     const std::string& key_id,
+                                                     std::string_view aad) const {
+    std::vector<std::uint8_t> copy(sealed.begin(), sealed.end());
+    FG_ASSIGN_OR_RETURN(std::span<std::uint8_t> plain, OpenBytesInPlace(copy, key_id, aad));
+    // The plaintext sits after the nonce: move it to the front and drop the rest.
+    std::memmove(copy.data(), plain.data(), plain.size());
+    copy.resize(plain.size());
+    return copy;
 }
 
 Result<std::vector<std::uint8_t>> KeyRing::Seal(std::span<const float> values,

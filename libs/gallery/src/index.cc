@@ -282,6 +282,20 @@ class FaissFaceIndex final : public FaceIndex {
     mutable std::shared_mutex mu_;
 };
 
+// Reads a snapshot in place (faiss::VectorIOReader would need a copy of a 2 GB buffer).
+struct SpanReader final : faiss::IOReader {
+    explicit SpanReader(std::span<const std::uint8_t> bytes) : bytes_(bytes) {}
+    size_t operator()(void* ptr, size_t size, size_t nitems) override {
+        if (size == 0) return nitems;
+        const size_t n = std::min(nitems, (bytes_.size() - pos_) / size);
+        std::memcpy(ptr, bytes_.data() + pos_, n * size);
+        pos_ += n * size;
+        return n;
+    }
+    std::span<const std::uint8_t> bytes_;
+    size_t pos_ = 0;
+};
+
 Result<std::unique_ptr<faiss::Index>> MakeFaissIndex(const IndexConfig& c, IndexKind kind,
                                                      std::int64_t n) {
     std::unique_ptr<faiss::Index> index;
@@ -311,6 +325,11 @@ Result<std::unique_ptr<faiss::Index>> MakeFaissIndex(const IndexConfig& c, Index
                 auto* ivf =
                     new faiss::IndexIVFFlat(q, c.dim, size_t(nlist), faiss::METRIC_INNER_PRODUCT);
                 ivf->own_fields = true;
+                // k-means on a sample: 64 points per list and 10 rounds place the centroids
+                // as well as FAISS's default 256 and 25 for search purposes, at a 10x
+                // smaller training cost (minutes at 1M with nlist 4 sqrt(N)).
+                ivf->cp.max_points_per_centroid = 64;
+                ivf->cp.niter = 10;
                 ivf->nprobe = size_t(std::min(c.ivf_nprobe, nlist));
                 index.reset(ivf);
                 break;
@@ -378,8 +397,7 @@ Result<std::unique_ptr<FaceIndex>> FaceIndex::Deserialize(const IndexConfig& con
         if (!take(&id, sizeof id)) return DataLoss("index snapshot truncated");
         removed.insert(id);
     }
-    faiss::VectorIOReader r;
-    r.data.assign(bytes.begin() + std::ptrdiff_t(pos), bytes.end());
+    SpanReader r(bytes.subspan(pos));
     std::unique_ptr<faiss::Index> index;
     Status s = Guard("read snapshot", [&] { index.reset(faiss::read_index(&r)); });
     if (!s.ok()) return DataLoss(s.message());

@@ -50,6 +50,16 @@ struct ResultFree {
 };
 using Res = std::unique_ptr<PGresult, ResultFree>;
 
+/// "($k+1, ..., $k+n)" for row `row` of a multi-row VALUES list (with a leading comma).
+std::string Placeholders(size_t row, int n) {
+    std::string out = row ? ",(" : "(";
+    for (int j = 0; j < n; ++j) {
+        if (j) out += ',';
+        out += '$' + std::to_string(row * size_t(n) + size_t(j) + 1);
+    }
+    return out + ')';
+}
+
 /// Parameters for PQexecParams; text unless given as bytes (binary).
 class Params {
   public:
@@ -216,43 +226,70 @@ class PostgresStore final : public Store {
         std::lock_guard lock(mu_);
         std::vector<std::int64_t> ids;
         ids.reserve(records.size());
+        // A row per round trip made bulk enrollment latency-bound (one INSERT and one subject
+        // check per template); multi-row statements carry up to kRows rows each, ids come
+        // from the sequence in one query, and a missing subject surfaces as the foreign key's
+        // violation (23503) instead of a lookup per template.
+        constexpr size_t kRows = 500;
         Status s = Tx([&]() -> Status {
             const std::int64_t now = NowSeconds();
-            for (const Subject& c : create) {
-                FG_RETURN_IF_ERROR(
-                    Run("INSERT INTO subjects(id, display_name, metadata, created_at, updated_at)"
-                        " VALUES ($1,$2,$3,$4,$5) ON CONFLICT (id) DO NOTHING",
-                        Params()
-                            .Text(c.id)
-                            .Text(c.display_name.empty() ? c.id : c.display_name)
-                            .Text(c.metadata.empty() ? "{}" : c.metadata)
-                            .Int(c.created_at ? c.created_at : now)
-                            .Int(c.updated_at ? c.updated_at : now))
-                        .status());
-            }
-            std::string checked;
-            for (TemplateRecord& r : records) {
-                if (r.subject_id != checked) {
-                    FG_RETURN_IF_ERROR(RequireSubject(r.subject_id));
-                    checked = r.subject_id;
+            for (size_t at = 0; at < create.size(); at += kRows) {
+                const size_t end = std::min(create.size(), at + kRows);
+                std::string sql =
+                    "INSERT INTO subjects(id, display_name, metadata, created_at, updated_at) "
+                    "VALUES ";
+                Params p;
+                for (size_t i = at; i < end; ++i) {
+                    const Subject& c = create[i];
+                    sql += Placeholders(i - at, 5);
+                    p.Text(c.id)
+                        .Text(c.display_name.empty() ? c.id : c.display_name)
+                        .Text(c.metadata.empty() ? "{}" : c.metadata)
+                        .Int(c.created_at ? c.created_at : now)
+                        .Int(c.updated_at ? c.updated_at : now);
                 }
-                if (r.created_at == 0) r.created_at = now;
-                FG_ASSIGN_OR_RETURN(
-                    Res res, Run("INSERT INTO faces(subject_id, model_id, dim, key_id, sealed, "
-                                 "quality, source, created_at, crop)"
-                                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-                                 Params()
-                                     .Text(r.subject_id)
-                                     .Text(r.model_id)
-                                     .Int(r.dim)
-                                     .Text(r.key_id)
-                                     .Bytes(r.sealed)
-                                     .Real(r.quality)
-                                     .Text(r.source)
-                                     .Int(r.created_at)
-                                     .BytesOrNull(r.crop)));
-                r.face_id = std::atoll(PQgetvalue(res.get(), 0, 0));
-                ids.push_back(r.face_id);
+                FG_RETURN_IF_ERROR(Run(sql + " ON CONFLICT (id) DO NOTHING", p).status());
+            }
+            if (records.empty()) return Bump();
+            FG_ASSIGN_OR_RETURN(Res seq,
+                                Run("SELECT nextval(pg_get_serial_sequence('faces', 'id')) "
+                                    "FROM generate_series(1, $1)",
+                                    Params().Int(std::int64_t(records.size()))));
+            if (size_t(PQntuples(seq.get())) != records.size())
+                return Internal("postgres: the face id sequence returned too few values");
+            ids.clear();
+            for (int i = 0; i < PQntuples(seq.get()); ++i)
+                ids.push_back(std::atoll(PQgetvalue(seq.get(), i, 0)));
+            std::sort(ids.begin(), ids.end());  // ascending in record order, as in SQLite
+            for (size_t at = 0; at < records.size(); at += kRows) {
+                const size_t end = std::min(records.size(), at + kRows);
+                std::string sql =
+                    "INSERT INTO faces(id, subject_id, model_id, dim, key_id, sealed, quality, "
+                    "source, created_at, crop) VALUES ";
+                Params p;
+                for (size_t i = at; i < end; ++i) {
+                    TemplateRecord& r = records[i];
+                    if (r.created_at == 0) r.created_at = now;
+                    r.face_id = ids[i];
+                    sql += Placeholders(i - at, 10);
+                    p.Int(r.face_id)
+                        .Text(r.subject_id)
+                        .Text(r.model_id)
+                        .Int(r.dim)
+                        .Text(r.key_id)
+                        .Bytes(r.sealed)
+                        .Real(r.quality)
+                        .Text(r.source)
+                        .Int(r.created_at)
+                        .BytesOrNull(r.crop);
+                }
+                auto res = Run(sql, p);
+                if (!res.ok()) {
+                    if (res.status().message().find("faces_subject_id_fkey") != std::string::npos)
+                        return NotFound("no subject for a template (" +
+                                        res.status().message() + ")");
+                    return res.status();
+                }
             }
             return Bump();
         });

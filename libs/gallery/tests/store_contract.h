@@ -119,4 +119,44 @@ TEST_P(StoreContract, SettingsAndRotationUpdate) {
     EXPECT_EQ((*refs)[0].subject_id, "a");
 }
 
+TEST_P(StoreContract, BulkAddIsAllOrNothingWithAscendingIds) {
+    // Enough rows for several multi-row statements (PostgreSQL sends 500 per statement).
+    std::vector<Subject> create;
+    std::vector<TemplateRecord> recs;
+    for (int i = 0; i < 1203; ++i) {
+        const std::string id = "p" + std::to_string(i / 2);  // two faces per subject
+        if (i % 2 == 0) create.push_back(Subject{id, "", "{}"});
+        recs.push_back(Rec(id, std::uint8_t(i)));
+        recs.back().crop = i % 3 ? std::vector<std::uint8_t>{} : std::vector<std::uint8_t>(8, 7);
+    }
+    auto ids = store_->AddBulk(create, recs);
+    ASSERT_TRUE(ids.ok()) << ids.status().ToString();
+    ASSERT_EQ(ids->size(), recs.size());
+    for (size_t i = 0; i < ids->size(); ++i) {
+        EXPECT_EQ(recs[i].face_id, (*ids)[i]);
+        if (i) EXPECT_LT((*ids)[i - 1], (*ids)[i]);
+    }
+    auto refs = store_->ListFaceRefs();
+    ASSERT_TRUE(refs.ok());
+    ASSERT_EQ(refs->size(), recs.size());
+    for (size_t i = 0; i < refs->size(); ++i) {
+        EXPECT_EQ((*refs)[i].face_id, (*ids)[i]);
+        EXPECT_EQ((*refs)[i].subject_id, recs[i].subject_id);
+    }
+    auto back = store_->GetTemplates("p3");
+    ASSERT_TRUE(back.ok());
+    ASSERT_EQ(back->size(), 2u);
+    EXPECT_EQ((*back)[0].sealed, recs[6].sealed);
+    EXPECT_EQ((*back)[0].crop.size(), 8u);
+    EXPECT_TRUE((*back)[1].crop.empty());
+
+    // A record of a subject that does not exist: refused, and nothing of the batch is kept.
+    std::vector<TemplateRecord> bad = {Rec("p0", 1), Rec("ghost", 2)};
+    const std::int64_t before = *store_->CountTemplates();
+    auto r = store_->AddBulk({}, bad);
+    EXPECT_EQ(r.status().code(), StatusCode::kNotFound) << r.status().ToString();
+    EXPECT_EQ(*store_->CountTemplates(), before);
+    EXPECT_EQ(bad[0].face_id, 0);
+}
+
 }  // namespace fg::gallery::testing

@@ -51,6 +51,12 @@ class KeyRing {
     Result<std::vector<std::uint8_t>> OpenBytes(std::span<const std::uint8_t> sealed,
                                                 const std::string& key_id,
                                                 std::string_view aad) const;
+    /// OpenBytes without a second buffer: decrypts `sealed` where it lies and returns the
+    /// plaintext as a sub-span of it (for multi-GB index snapshots, where every fresh buffer
+    /// costs the kernel seconds of page clearing). On failure the span's content is undefined.
+    Result<std::span<std::uint8_t>> OpenBytesInPlace(std::span<std::uint8_t> sealed,
+                                                     const std::string& key_id,
+                                                     std::string_view aad) const;
 
   private:
     const TemplateKey* Find(const std::string& id) const;
