@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // facegate run --config FILE      streams + gallery + sinks from one config file
 // facegate bench stream --video F  one video as fast as possible; frames, fps, latency, ...
+// facegate bench cameras --video F how many cameras playing F in real time one box sustains
 #include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <map>
 #include <thread>
+
+#include <sys/resource.h>
+
+#include <spdlog/spdlog.h>
 
 #include "common.h"
 #include "fg/events/sink.h"
@@ -17,7 +24,87 @@
 namespace fg::cli {
 namespace {
 
+/// CPU time (user + system) of the whole process so far, every thread: decoder, FFmpeg's
+/// own threads, stream and embedding threads.
+double ProcessCpuSeconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
 std::atomic<bool> g_interrupted{false};
+std::atomic<bool> g_reload{false};
+
+extern "C" void OnReloadSignal(int) { g_reload = true; }
+
+/// Each stream's own JSON object by id, as written in the file: a stream whose object did
+/// not change keeps running through a reload (its tracks, its connection).
+Result<std::map<std::string, nlohmann::json>> RawStreams(const std::string& file) {
+    std::ifstream in(file);
+    if (!in) return NotFound("cannot read config file " + file);
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(in, nullptr, true, /*ignore_comments=*/true);
+    } catch (const nlohmann::json::parse_error& e) {
+        return InvalidArgument("config file " + file + " is not valid JSON: " + e.what());
+    }
+    std::map<std::string, nlohmann::json> out;
+    for (const auto& st : j.value("streams", nlohmann::json::array())) {
+        if (st.is_object() && st.contains("id") && st["id"].is_string()) {
+            out[st["id"].get<std::string>()] = st;
+        }
+    }
+    return out;
+}
+
+/// SIGHUP: re-reads the config file and applies its `streams` list while the others keep
+/// running: streams no longer listed are removed (their tracks end), new ones are started,
+/// changed ones restarted. The rest of the file (engine, gallery, sinks, pipeline settings)
+/// is not reloaded: that needs a restart, and we say so. A config that does not parse or
+/// validate changes nothing.
+void ReloadStreams(const std::string& file, pipeline::Pipeline& p,
+                   std::map<std::string, nlohmann::json>& running) {
+    auto rc = pipeline::LoadRunConfig(file);
+    if (!rc.ok()) {
+        spdlog::error("reload: config not applied, the streams keep running: {}",
+                      rc.status().ToString());
+        return;
+    }
+    auto raw = RawStreams(file);
+    if (!raw.ok()) {
+        spdlog::error("reload: {}", raw.status().ToString());
+        return;
+    }
+    std::map<std::string, const pipeline::StreamSpec*> wanted;
+    for (const auto& spec : rc->pipeline.streams) wanted[spec.source.id] = &spec;
+    int removed = 0, added = 0, restarted = 0;
+    for (auto it = running.begin(); it != running.end();) {
+        const auto w = wanted.find(it->first);
+        const bool changed = w != wanted.end() && (*raw)[it->first] != it->second;
+        if (w != wanted.end() && !changed) {
+            ++it;
+            continue;
+        }
+        if (Status st = p.RemoveStream(it->first); !st.ok()) {
+            spdlog::warn("reload: removing stream '{}': {}", it->first, st.ToString());
+        }
+        changed ? ++restarted : ++removed;
+        it = running.erase(it);
+    }
+    for (const auto& [id, spec] : wanted) {
+        if (running.count(id)) continue;
+        if (Status st = p.AddStream(*spec); !st.ok()) {
+            spdlog::error("reload: stream '{}' not started: {}", id, st.ToString());
+            continue;
+        }
+        running[id] = (*raw)[id];
+        ++added;
+    }
+    spdlog::info("reload: {} stream(s) added, {} removed, {} restarted, {} running (only the "
+                 "streams list is reloaded; other changes need a restart)",
+                 added - restarted, removed, restarted, running.size());
+}
 
 // The first Ctrl-C stops cleanly; a second one exits at once, should shutdown be stuck.
 extern "C" void OnSignal(int) {
@@ -38,7 +125,10 @@ nlohmann::json StatsJson(const pipeline::PipelineStats& s, double seconds) {
                            {"reconnects", st.source.reconnects},
                            {"state", std::string(stream::SourceStateName(st.source.state))},
                            {"latency_p50_ms", st.latency.p50_ms},
-                           {"latency_p99_ms", st.latency.p99_ms}});
+                           {"latency_p99_ms", st.latency.p99_ms},
+                           {"recognized_latency_p50_ms", st.recognized_latency.p50_ms},
+                           {"recognized_latency_p99_ms", st.recognized_latency.p99_ms},
+                           {"media_seconds", st.media_seconds}});
     }
     return {{"frames", s.frames},
             {"seconds", seconds},
@@ -52,6 +142,9 @@ nlohmann::json StatsJson(const pipeline::PipelineStats& s, double seconds) {
             {"identities", s.identities},
             {"latency_p50_ms", s.latency.p50_ms},
             {"latency_p99_ms", s.latency.p99_ms},
+            {"recognized", s.recognized_latency.samples},
+            {"recognized_latency_p50_ms", s.recognized_latency.p50_ms},
+            {"recognized_latency_p99_ms", s.recognized_latency.p99_ms},
             {"streams", streams}};
 }
 
@@ -75,6 +168,17 @@ EngineOptions FromSection(const pipeline::EngineSection& e) {
     return o;
 }
 
+/// The tracker's second stage needs the weaker detections (a face turning away, motion
+/// blur) that the engine's score threshold would drop: the detector runs at
+/// tracker.low_thresh, and the pipeline treats only detections at the engine's threshold as
+/// faces (face_score_threshold). The naive baseline keeps the engine's threshold.
+void LowerDetectorThreshold(pipeline::PipelineConfig& pc, vision::EngineConfig& ec) {
+    pc.face_score_threshold = ec.detector.score_threshold;
+    if (pc.mode == pipeline::PipelineMode::kDefault) {
+        ec.detector.score_threshold = std::min(ec.detector.score_threshold, pc.tracker.low_thresh);
+    }
+}
+
 int RunConfigFile(const std::string& file, const std::string& draw_dir) {
     auto rc = pipeline::LoadRunConfig(file);
     if (!rc.ok()) return Fail(rc.status());
@@ -82,6 +186,7 @@ int RunConfigFile(const std::string& file, const std::string& draw_dir) {
     const EngineOptions eo = FromSection(rc->engine);
     auto cfg = eo.ToConfig(true);
     if (!cfg.ok()) return Fail(cfg.status());
+    LowerDetectorThreshold(rc->pipeline, *cfg);
     auto engine = vision::Engine::Create(*cfg);
     if (!engine.ok()) return Fail(engine.status());
     auto g = OpenOptionalGallery({rc->gallery.db, rc->gallery.key_file, rc->gallery.key_env}, eo);
@@ -96,12 +201,18 @@ int RunConfigFile(const std::string& file, const std::string& draw_dir) {
     auto p = pipeline::Pipeline::Create(rc->pipeline, *engine, *g, sink);
     if (!p.ok()) return Fail(p.status());
 
+    auto raw = RawStreams(file);
+    if (!raw.ok()) return Fail(raw.status());
+    std::map<std::string, nlohmann::json> running = std::move(*raw);
+
     std::signal(SIGINT, OnSignal);
     std::signal(SIGTERM, OnSignal);
+    std::signal(SIGHUP, OnReloadSignal);
     const auto t0 = std::chrono::steady_clock::now();
     if (Status st = (*p)->Start(); !st.ok()) return Fail(st);
     // Runs until Ctrl-C / SIGTERM, or until every (finite) source has ended.
     while (!g_interrupted && !(*p)->WaitFinished(std::chrono::milliseconds(200))) {
+        if (g_reload.exchange(false)) ReloadStreams(file, **p, running);
     }
     (*p)->Stop();  // ends open tracks and flushes the sinks
     const double secs =
@@ -134,12 +245,13 @@ struct BenchStreamArgs {
 int BenchStream(BenchStreamArgs a) {
     auto cfg = a.engine.ToConfig(true);
     if (!cfg.ok()) return Fail(cfg.status());
+    pipeline::PipelineConfig pc;
+    pc.mode = a.mode == "naive" ? pipeline::PipelineMode::kNaive : pipeline::PipelineMode::kDefault;
+    LowerDetectorThreshold(pc, *cfg);
     auto engine = vision::Engine::Create(*cfg);
     if (!engine.ok()) return Fail(engine.status());
     auto g = OpenOptionalGallery(a.gallery, a.engine);
     if (!g.ok()) return Fail(g.status().WithContext("gallery"));
-    pipeline::PipelineConfig pc;
-    pc.mode = a.mode == "naive" ? pipeline::PipelineMode::kNaive : pipeline::PipelineMode::kDefault;
     pc.detect_interval = a.detect_interval;
     pc.settled_detect_interval = std::max(a.settled_detect_interval, a.detect_interval);
     pc.draw_dir = a.draw_dir;
@@ -164,9 +276,11 @@ int BenchStream(BenchStreamArgs a) {
     // are paid once, and on a clip of a few seconds they took a third of the time.
     auto t_first = t0;
     std::uint64_t first_frames = 0;
+    double cpu_first = ProcessCpuSeconds();
     while (!(*p)->Finished()) {
         if (const std::uint64_t n = (*p)->Stats().frames; n > 0) {
             t_first = Clock::now();
+            cpu_first = ProcessCpuSeconds();
             first_frames = n;
             break;
         }
@@ -174,6 +288,7 @@ int BenchStream(BenchStreamArgs a) {
     }
     (*p)->WaitFinished(std::chrono::hours(24));
     const auto t_end = Clock::now();
+    const double cpu_seconds = ProcessCpuSeconds() - cpu_first;
     const double secs = std::chrono::duration<double>(t_end - t_first).count();
     (*p)->Stop();
     const pipeline::PipelineStats stats = (*p)->Stats();
@@ -186,6 +301,16 @@ int BenchStream(BenchStreamArgs a) {
                    ? static_cast<double>(stats.frames - first_frames) / secs
                    : 0.0;
     j["startup_seconds"] = std::chrono::duration<double>(t_first - t0).count();
+    // CPU per camera: the cores this stream would keep busy in real time (1.0 = one whole
+    // core). CPU from the first processed frame on, over the media time of the frames
+    // processed since (the first ones' share of the clip is taken out like their time).
+    const double media = stats.streams.empty() ? 0.0 : stats.streams[0].media_seconds;
+    const double media_measured =
+        stats.frames > 0 ? media * static_cast<double>(stats.frames - first_frames) / stats.frames
+                         : 0.0;
+    j["cpu_seconds"] = cpu_seconds;
+    j["media_seconds"] = media;
+    j["cpu_per_camera"] = media_measured > 0 ? cpu_seconds / media_measured : 0.0;
     j["mode"] = a.mode;
     j["video"] = a.video;
     j["backend"] = a.engine.backend;
@@ -196,7 +321,163 @@ int BenchStream(BenchStreamArgs a) {
         std::cout << "frames " << stats.frames << "  fps " << j["fps"].get<double>()
                   << "  detector runs " << stats.detector_runs << "  embeddings "
                   << stats.embeddings << "  latency p50 " << stats.latency.p50_ms << " ms  p99 "
-                  << stats.latency.p99_ms << " ms  identities " << j["identities"].dump() << "\n";
+                  << stats.latency.p99_ms << " ms  recognized p50 " << stats.recognized_latency.p50_ms
+                  << " ms  p99 " << stats.recognized_latency.p99_ms << " ms  cpu/camera "
+                  << j["cpu_per_camera"].get<double>() << "  identities " << j["identities"].dump()
+                  << "\n";
+    }
+    return kExitOk;
+}
+
+struct BenchCamerasArgs {
+    EngineOptions engine;
+    std::string video;
+    GalleryLocation gallery;
+    int max_cameras = 8;
+    int min_cameras = 1;
+    double seconds = 20;
+    double warmup_seconds = 3;
+    double max_drop_share = 0.02;
+    double stagger_seconds = 0.25;
+    bool json = false;
+    float face_score_threshold = 0.f;  // set from the engine options
+};
+
+/// One step of `bench cameras`: N cameras for a while, measured after a warm-up.
+struct CamerasStep {
+    int cameras = 0;
+    double native_fps = 0;        // the clip's frame rate: what each camera delivers
+    double decoded_fps = 0;       // per camera, mean: below native_fps = decoders fell behind
+    double processed_fps = 0;     // per camera, mean
+    double min_processed_fps = 0;
+    double drop_share = 0;        // frames decoded but replaced by a newer one before processing
+    double latency_p50_ms = 0;
+    double latency_p99_ms = 0;
+    double cpu_per_camera = 0;    // cores
+    bool sustained = false;
+};
+
+/// Plays the clip as N live cameras at once (each paced at its native rate and looped, so a
+/// busy pipeline drops frames as a real camera's would), N = min..max, and reports per N the
+/// processed rate, drops and latency. A camera is sustained when its decoder keeps the
+/// native rate and (almost) no frame is dropped: no backlog can build (queues hold one frame),
+/// so falling behind shows as drops and a slower decoder, never as a growing queue.
+Result<CamerasStep> RunCamerasStep(const BenchCamerasArgs& a,
+                                   const std::shared_ptr<vision::Engine>& engine,
+                                   const std::shared_ptr<gallery::Gallery>& g, int n) {
+    pipeline::PipelineConfig pc;
+    pc.face_score_threshold = a.face_score_threshold;
+    FG_ASSIGN_OR_RETURN(std::unique_ptr<pipeline::Pipeline> p,
+                        pipeline::Pipeline::Create(pc, engine, g, nullptr));
+    FG_RETURN_IF_ERROR(p->Start());
+    using Clock = std::chrono::steady_clock;
+    const auto sleep_s = [](double s) {
+        std::this_thread::sleep_for(std::chrono::duration<double>(s));
+    };
+    // Real cameras are not in step: started together, N copies of one clip would show the
+    // same faces at the same instants and ask the shared embedder for them all at once.
+    for (int i = 0; i < n; ++i) {
+        if (i > 0) sleep_s(a.stagger_seconds);
+        pipeline::StreamSpec s;
+        s.source.id = "cam" + std::to_string(i + 1);
+        s.source.uri = a.video;
+        s.source.pace_native_fps = true;
+        s.source.loop = true;
+        FG_RETURN_IF_ERROR(p->AddStream(s));
+    }
+    sleep_s(a.warmup_seconds);
+    const pipeline::PipelineStats s0 = p->Stats();
+    const double cpu0 = ProcessCpuSeconds();
+    const auto t0 = Clock::now();
+    sleep_s(a.seconds);
+    const pipeline::PipelineStats s1 = p->Stats();
+    const double cpu = ProcessCpuSeconds() - cpu0;
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    p->Stop();
+
+    CamerasStep step;
+    step.cameras = n;
+    std::uint64_t decoded = 0, dropped = 0, processed = 0;
+    double media = 0;
+    step.min_processed_fps = 1e9;
+    for (std::size_t i = 0; i < s1.streams.size(); ++i) {
+        const auto& b = s1.streams[i];
+        const auto* f = i < s0.streams.size() ? &s0.streams[i] : nullptr;
+        const std::uint64_t dec = b.source.frames_decoded - (f ? f->source.frames_decoded : 0);
+        const std::uint64_t dro = b.source.frames_dropped - (f ? f->source.frames_dropped : 0);
+        const std::uint64_t pro = b.frames - (f ? f->frames : 0);
+        decoded += dec;
+        dropped += dro;
+        processed += pro;
+        step.min_processed_fps = std::min(step.min_processed_fps, pro / secs);
+        if (b.frames > 0 && b.media_seconds > 0) media = b.media_seconds / b.frames;
+    }
+    step.native_fps = media > 0 ? 1.0 / media : 0.0;
+    step.decoded_fps = decoded / secs / n;
+    step.processed_fps = processed / secs / n;
+    step.drop_share = decoded ? static_cast<double>(dropped) / decoded : 0.0;
+    step.latency_p50_ms = s1.latency.p50_ms;
+    step.latency_p99_ms = s1.latency.p99_ms;
+    step.cpu_per_camera = cpu / secs / n;
+    step.sustained = step.drop_share <= a.max_drop_share &&
+                     (step.native_fps <= 0 || step.decoded_fps >= 0.97 * step.native_fps);
+    return step;
+}
+
+int BenchCameras(BenchCamerasArgs a) {
+    auto cfg = a.engine.ToConfig(true);
+    if (!cfg.ok()) return Fail(cfg.status());
+    pipeline::PipelineConfig defaults;
+    LowerDetectorThreshold(defaults, *cfg);
+    a.face_score_threshold = defaults.face_score_threshold;
+    auto engine = vision::Engine::Create(*cfg);
+    if (!engine.ok()) return Fail(engine.status());
+    auto g = OpenOptionalGallery(a.gallery, a.engine);
+    if (!g.ok()) return Fail(g.status().WithContext("gallery"));
+    nlohmann::json steps = nlohmann::json::array();
+    // The answer is conservative: the largest N up to which every step was sustained (on a
+    // shared box a larger N sometimes passes after a smaller one failed).
+    int best = 0;
+    bool all_sustained = true;
+    int failures = 0;
+    for (int n = a.min_cameras; n <= a.max_cameras; ++n) {
+        auto step = RunCamerasStep(a, *engine, *g, n);
+        if (!step.ok()) return Fail(step.status());
+        const CamerasStep& c = *step;
+        all_sustained = all_sustained && c.sustained;
+        if (all_sustained) best = n;
+        failures = c.sustained ? 0 : failures + 1;
+        steps.push_back({{"cameras", c.cameras},
+                         {"native_fps", c.native_fps},
+                         {"decoded_fps", c.decoded_fps},
+                         {"processed_fps", c.processed_fps},
+                         {"min_processed_fps", c.min_processed_fps},
+                         {"drop_share", c.drop_share},
+                         {"latency_p50_ms", c.latency_p50_ms},
+                         {"latency_p99_ms", c.latency_p99_ms},
+                         {"cpu_per_camera", c.cpu_per_camera},
+                         {"sustained", c.sustained}});
+        if (!a.json) {
+            std::cerr << c.cameras << " cameras: processed " << c.processed_fps << " fps each (min "
+                      << c.min_processed_fps << ", native " << c.native_fps << "), decoded "
+                      << c.decoded_fps << ", dropped " << c.drop_share * 100 << " %, latency p50 "
+                      << c.latency_p50_ms << " ms p99 " << c.latency_p99_ms << " ms, cpu/camera "
+                      << c.cpu_per_camera << (c.sustained ? "  sustained" : "  NOT sustained")
+                      << "\n";
+        }
+        // Two failed steps in a row show the limit.
+        if (failures >= 2) break;
+    }
+    nlohmann::json j = {{"video", a.video},
+                        {"seconds", a.seconds},
+                        {"stagger_seconds", a.stagger_seconds},
+                        {"max_drop_share", a.max_drop_share},
+                        {"sustained_cameras", best},
+                        {"steps", steps}};
+    if (a.json) {
+        PrintJson(j, false);
+    } else {
+        std::cout << "sustained cameras: " << best << "\n";
     }
     return kExitOk;
 }
@@ -235,6 +516,39 @@ void RegisterStreamCommands(CLI::App& app, Action& action) {
     bs->add_option("--events", a->events, "Write the events as JSON lines to this file ('-' = stdout)");
     bs->add_flag("--json", a->json, "JSON output");
     bs->callback([&action, a] { action = [a] { return BenchStream(*a); }; });
+
+    auto* bc = bench->add_subcommand(
+        "cameras", "Play a clip as N live cameras at once (N growing) and report how many are sustained");
+    auto c = std::make_shared<BenchCamerasArgs>();
+    c->engine.threads = 1;
+    c->engine.AddTo(*bc);
+    bc->add_option("--video", c->video, "Video file each camera plays, paced at its native rate and looped")
+        ->required();
+    bc->add_option("--gallery", c->gallery.db, "Gallery (SQLite path or postgresql:// URL)");
+    bc->add_option("--key-file", c->gallery.key_file, "Gallery key file");
+    bc->add_option("--min", c->min_cameras, "Fewest cameras")->check(CLI::Range(1, 256))->capture_default_str();
+    bc->add_option("--max", c->max_cameras, "Most cameras")->check(CLI::Range(1, 256))->capture_default_str();
+    bc->add_option("--seconds", c->seconds, "Measured time per step")
+        ->check(CLI::Range(0.5, 3600.0))
+        ->capture_default_str();
+    bc->add_option("--warmup", c->warmup_seconds, "Unmeasured time before each step")
+        ->check(CLI::Range(0.0, 600.0))
+        ->capture_default_str();
+    bc->add_option("--max-drop-share", c->max_drop_share, "Dropped share a sustained camera may have")
+        ->check(CLI::Range(0.0, 1.0))
+        ->capture_default_str();
+    bc->add_option("--stagger", c->stagger_seconds, "Seconds between the starts of two cameras (0 = all in step)")
+        ->check(CLI::Range(0.0, 60.0))
+        ->capture_default_str();
+    bc->add_flag("--json", c->json, "JSON output");
+    bc->callback([&action, c] {
+        action = [c] {
+            if (c->min_cameras > c->max_cameras) {
+                return Fail(InvalidArgument("--min must be <= --max"));
+            }
+            return BenchCameras(*c);
+        };
+    });
 }
 
 }  // namespace fg::cli

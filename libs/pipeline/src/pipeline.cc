@@ -31,6 +31,10 @@ Status PipelineConfig::Validate() const {
         return InvalidArgument("settled_detect_interval must be >= detect_interval");
     }
     if (embed_batch < 1) return InvalidArgument("embed_batch must be >= 1");
+    if (!(face_score_threshold >= 0.f && face_score_threshold <= 1.f)) {
+        return InvalidArgument("face_score_threshold must be in [0, 1]");
+    }
+    if (track_timeout.count() < 0) return InvalidArgument("track_timeout_ms must be >= 0");
     if (!(liveness_threshold >= 0.f && liveness_threshold <= 1.f)) {
         return InvalidArgument("liveness.threshold must be in [0, 1]");
     }
@@ -169,6 +173,7 @@ class StreamWorker {
         StreamRunStats s = stats_;
         s.id = id();  // also for a stream that never produced a frame
         s.latency = Summarize(latencies_);
+        s.recognized_latency = Summarize(recognized_latencies_);
         if (source_) s.source = source_->Stats();
         return s;
     }
@@ -176,15 +181,34 @@ class StreamWorker {
         std::lock_guard lock(stats_mu_);
         return latencies_;
     }
+    std::vector<double> RecognizedLatencies() const {
+        std::lock_guard lock(stats_mu_);
+        return recognized_latencies_;
+    }
 
   private:
     void Loop() {
+        Clock::time_point last_frame = Clock::now();
         while (!stop_) {
             std::optional<stream::Frame> f = source_->WaitPop(std::chrono::milliseconds(100));
             if (!f) {
                 if (source_->Exhausted()) break;
+                // A stalled camera: the faces of its last frame are not in view any more.
+                const auto timeout = shared_.config.track_timeout;
+                if (timeout.count() > 0 && Clock::now() - last_frame >= timeout &&
+                    !tracker_->tracks().empty()) {
+                    spdlog::info("stream '{}': no frame for {} ms, ending its tracks", id(),
+                                 timeout.count());
+                    EndTracks(tracker_->EndAll(), last_frame_index_);
+                    tracks_.clear();
+                    // The next frame, whenever it comes, is a fresh look: detect at once,
+                    // against a new background (the old one is from before the gap).
+                    frames_since_detect_ = 1 << 20;
+                    if (gate_) gate_->Reset();
+                }
                 continue;
             }
+            last_frame = Clock::now();
             // A source that blocks its decoder (process_every_frame) stamps capture_time before
             // waiting for queue space, so a frame "arrives" only when it is taken; otherwise a
             // benchmark's latency would count up to two other frames' processing.
@@ -220,6 +244,17 @@ class StreamWorker {
     }
 
     Status Process(const stream::Frame& f, Clock::time_point arrival) {
+        // Events of this frame carry its arrival time, not the moment they were sent: a
+        // consumer correlating events with video (or with another camera) needs when it was
+        // seen. The steady arrival is mapped onto the wall clock once per frame.
+        frame_arrival_ = arrival;
+        frame_unix_ms_ =
+            events::NowUnixMs() -
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - arrival).count();
+        struct ClearFrame {
+            StreamWorker* w;
+            ~ClearFrame() { w->frame_unix_ms_ = 0; }
+        } clear_frame{this};
         if (f.generation != generation_) {
             // Reconnect or file loop: a new picture, so nothing carries over.
             EndTracks(tracker_->EndAll(), last_frame_index_);
@@ -242,6 +277,10 @@ class StreamWorker {
         track::TrackerStep step;
         if (shared_.config.mode == PipelineMode::kNaive) {
             FG_ASSIGN_OR_RETURN(dets, worker_->Detect(f.image));
+            // The naive baseline recognises faces only: no tracker uses weaker detections.
+            std::erase_if(dets, [&](const vision::FaceDetection& d) {
+                return d.score < shared_.config.face_score_threshold;
+            });
             detected = true;
             FG_ASSIGN_OR_RETURN(embeddings, ProcessNaive(f, dets));
         } else {
@@ -280,6 +319,10 @@ class StreamWorker {
         std::lock_guard lock(stats_mu_);
         stats_.id = id();
         stats_.frames += 1;
+        if (stats_.frames == 1) first_media_ms_ = now_ms;
+        // A frame stands for the time until the next one: add one frame interval.
+        stats_.media_seconds =
+            static_cast<double>(now_ms - first_media_ms_ + std::max<std::int64_t>(1, last_step_ms_)) / 1000.0;
         stats_.detector_runs += detected ? 1 : 0;
         stats_.gated += gated ? 1 : 0;
         stats_.embeddings += embeddings;
@@ -337,6 +380,8 @@ class StreamWorker {
             TrackInfo& info = it->second;
             info.last_ms = now_ms;
             const vision::FaceDetection& d = dets[static_cast<std::size_t>(t.detection_index)];
+            // A weak detection kept the track alive (second stage); it is no face to judge.
+            if (d.score < shared_.config.face_score_threshold) continue;
             Result<AlignedFace> aligned = AlignFace(f.image, d.landmarks);
             if (!aligned.ok()) continue;
             const vision::QualityReport q = vision::AssessQuality(d, aligned->image);
@@ -408,13 +453,17 @@ class StreamWorker {
         const std::string crop =
             shared_.config.best_shot_crops ? JpegBase64(info.best_shot) : std::string();
         events::Event e;
+        bool recognized = false;
         if (*d == TrackDecision::kRecognized) {
             events::Recognized p{v.subject_id, v.display_name, v.score, v.margin,
                                  info.best_shot_quality, info.recognition.faces_used(), crop};
             e = events::MakeEvent(id(), p);
             info.label = (v.display_name.empty() ? v.subject_id : v.display_name);
-            std::lock_guard lock(shared_.identities_mu);
-            shared_.identities.insert(v.subject_id);
+            {
+                std::lock_guard lock(shared_.identities_mu);
+                shared_.identities.insert(v.subject_id);
+            }
+            recognized = true;
         } else {
             events::UnknownFace p{v.score, info.best_shot_quality, info.recognition.faces_used(),
                                   crop};
@@ -425,6 +474,13 @@ class StreamWorker {
         e.frame_index = frame_index;
         e.box = ToEventBox(box);
         Emit(e);
+        if (recognized) {
+            // Measured after the sinks took the event: that is when a consumer can act on it.
+            const double ms =
+                std::chrono::duration<double, std::milli>(Clock::now() - frame_arrival_).count();
+            std::lock_guard lock(stats_mu_);
+            if (recognized_latencies_.size() < kLatencySamples) recognized_latencies_.push_back(ms);
+        }
     }
 
     void EndTracks(const track::TrackerStep& step, std::int64_t frame_index) {
@@ -475,7 +531,8 @@ class StreamWorker {
         return static_cast<std::uint64_t>(embs.size());
     }
 
-    void Emit(const events::Event& e) {
+    void Emit(events::Event e) {
+        if (frame_unix_ms_ != 0) e.timestamp_ms = frame_unix_ms_;
         shared_.Publish(e);
         std::lock_guard lock(stats_mu_);
         stats_.events += 1;
@@ -570,6 +627,10 @@ class StreamWorker {
     static constexpr std::size_t kLatencySamples = 1 << 16;  // ~45 min at 25 fps
     std::vector<double> latencies_;
     std::size_t latency_next_ = 0;
+    std::vector<double> recognized_latencies_;  // the first kLatencySamples
+    std::int64_t first_media_ms_ = 0;
+    Clock::time_point frame_arrival_{};
+    std::int64_t frame_unix_ms_ = 0;  // the frame being processed; 0 outside Process
 };
 
 struct Pipeline::Impl {
@@ -578,6 +639,7 @@ struct Pipeline::Impl {
     std::vector<std::unique_ptr<StreamWorker>> streams;
     std::vector<StreamRunStats> removed;  // stats of streams removed while running
     std::vector<double> removed_latencies;
+    std::vector<double> removed_recognized_latencies;
     bool started = false;
     bool stopped = false;
 };
@@ -666,6 +728,9 @@ Status Pipeline::RemoveStream(const std::string& id) {
     impl_->removed.push_back(w->Stats());
     const auto lat = w->Latencies();
     impl_->removed_latencies.insert(impl_->removed_latencies.end(), lat.begin(), lat.end());
+    const auto rlat = w->RecognizedLatencies();
+    impl_->removed_recognized_latencies.insert(impl_->removed_recognized_latencies.end(),
+                                               rlat.begin(), rlat.end());
     return Status::Ok();
 }
 
@@ -704,12 +769,16 @@ PipelineStats Pipeline::Stats() const {
     std::lock_guard lock(impl_->mu);
     PipelineStats p;
     std::vector<double> all = impl_->removed_latencies;
+    std::vector<double> all_recognized = impl_->removed_recognized_latencies;
     p.streams = impl_->removed;
     for (const auto& s : impl_->streams) {
         p.streams.push_back(s->Stats());
         const auto lat = s->Latencies();
         all.insert(all.end(), lat.begin(), lat.end());
+        const auto rlat = s->RecognizedLatencies();
+        all_recognized.insert(all_recognized.end(), rlat.begin(), rlat.end());
     }
+    p.recognized_latency = Summarize(std::move(all_recognized));
     for (const auto& s : p.streams) {
         p.frames += s.frames;
         p.detector_runs += s.detector_runs;

@@ -196,7 +196,7 @@ Result<RunConfig> ParseRunConfig(const json& j, const fs::path& base) {
     FG_RETURN_IF_ERROR(top.Check({"engine", "gallery", "streams", "detect_interval",
                                   "settled_detect_interval", "mode",
                                   "tracker", "recognition", "liveness", "events", "draw_dir",
-                                  "draw_fps", "embed_batch"}));
+                                  "draw_fps", "embed_batch", "track_timeout_ms"}));
     if (top.Has("engine")) FG_RETURN_IF_ERROR(ParseEngine(top.At("engine"), rc.engine));
     if (top.Has("gallery")) {
         Obj g(top.At("gallery"), "gallery");
@@ -229,6 +229,7 @@ Result<RunConfig> ParseRunConfig(const json& j, const fs::path& base) {
     FG_RETURN_IF_ERROR(top.Str("draw_dir", p.draw_dir));
     p.draw_dir = Resolve(base, p.draw_dir);
     FG_RETURN_IF_ERROR(top.Num("draw_fps", p.draw_fps, 0.1, 1000.0));
+    FG_RETURN_IF_ERROR(top.Ms("track_timeout_ms", p.track_timeout, 0, kDay));
     if (top.Has("tracker")) {
         Obj t(top.At("tracker"), "tracker");
         track::TrackerConfig& c = p.tracker;
@@ -282,6 +283,9 @@ Result<RunConfig> ParseRunConfig(const json& j, const fs::path& base) {
     if (!top.Has("events") || !Obj(top.At("events"), "events").Has("sinks")) {
         rc.sinks = json::array({{{"type", "jsonl"}, {"path", "-"}}});  // stdout
     }
+    // The engine's score_threshold says what a face is; weaker detections only feed the
+    // tracker's second stage (the commands run the detector at tracker.low_thresh).
+    p.face_score_threshold = rc.engine.score_threshold;
     FG_RETURN_IF_ERROR(p.Validate());
     return rc;
 }

@@ -8,6 +8,7 @@
 #include <map>
 
 #include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 
@@ -204,6 +205,49 @@ TEST_F(PipelineModel, TwoStreamsShareTheEmbedderAndKeepTheirOwnTracks) {
     }
     EXPECT_GE(per_stream["a"], 4);
     EXPECT_GE(per_stream["b"], 4);
+}
+
+TEST_F(PipelineModel, TracksOfACameraThatStopsSendingEndAfterTheTimeout) {
+    // A "camera" that sends one frame every 2 s (a paced image folder): the face of a frame is
+    // not in view 2 s later, so its track must end after track_timeout, not stay open until
+    // the next frame (or forever, for a camera that never comes back).
+    const fs::path dir = tmp_ / "slow";
+    fs::create_directories(dir);
+    auto chip = LoadImage(Photos(DlibExamplesDir() / "johns" / People()[0])[6]);
+    ASSERT_TRUE(chip.ok());
+    cv::Mat frame(360, 640, CV_8UC3, cv::Scalar(120, 120, 120));
+    cv::Mat face;
+    cv::resize(*chip, face, {160, 160});
+    face.copyTo(frame(cv::Rect(240, 100, 160, 160)));
+    for (int i = 0; i < 2; ++i) {
+        ASSERT_TRUE(cv::imwrite((dir / (std::to_string(i) + ".png")).string(), frame));
+    }
+    auto sink = std::make_shared<events::MemorySink>();
+    PipelineConfig config;
+    StreamSpec s;
+    s.source.id = "slow";
+    s.source.uri = dir.string();
+    s.source.folder_fps = 0.5;
+    s.source.pace_native_fps = true;
+    config.streams.push_back(s);
+    config.tracker.min_hits = 1;  // one frame starts a track
+    config.track_timeout = std::chrono::milliseconds(400);
+    Run(config, sink);
+
+    std::vector<std::string> seen;  // type@frame, in publication order
+    for (const events::Event& e : sink->events()) {
+        if (!e.track_id) continue;
+        seen.push_back(std::string(events::EventTypeName(e.type())) + "@" +
+                       std::to_string(e.frame_index.value_or(-1)));
+    }
+    ASSERT_GE(seen.size(), 4u) << ::testing::PrintToString(seen);
+    EXPECT_EQ(seen[0], "track_started@0");
+    // The first track ends (at frame 0: no frame came since) before frame 1 starts another.
+    const auto ended0 = std::find(seen.begin(), seen.end(), "track_ended@0");
+    const auto started1 = std::find(seen.begin(), seen.end(), "track_started@1");
+    ASSERT_NE(ended0, seen.end()) << ::testing::PrintToString(seen);
+    ASSERT_NE(started1, seen.end()) << ::testing::PrintToString(seen);
+    EXPECT_LT(ended0, started1) << ::testing::PrintToString(seen);
 }
 
 TEST_F(PipelineModel, RefusesAGalleryOfAnotherModel) {

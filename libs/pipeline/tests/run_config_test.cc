@@ -28,6 +28,21 @@ TEST(RunConfig, MinimalConfigTakesEveryDefault) {
     EXPECT_EQ(r->gallery.db, "");
     ASSERT_EQ(r->sinks.size(), 1u);
     EXPECT_EQ(r->sinks[0]["type"], "jsonl");
+    EXPECT_EQ(r->pipeline.track_timeout, std::chrono::milliseconds(3000));
+    // Faces are what the engine's threshold says; the tracker also sees weaker detections.
+    EXPECT_FLOAT_EQ(r->pipeline.face_score_threshold, 0.5f);
+    EXPECT_LT(r->pipeline.tracker.low_thresh, r->pipeline.face_score_threshold);
+}
+
+TEST(RunConfig, TrackTimeoutAndFaceThresholdFollowTheFile) {
+    auto r = ParseRunConfig(json::parse(R"({"streams":[{"id":"a","uri":"a.mp4"}],
+        "track_timeout_ms": 0, "engine": {"score_threshold": 0.7}})"), "/etc/fg");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->pipeline.track_timeout.count(), 0);
+    EXPECT_FLOAT_EQ(r->pipeline.face_score_threshold, 0.7f);
+    EXPECT_NE(Error(json::parse(R"({"streams":[{"id":"a","uri":"a.mp4"}],"track_timeout_ms":-1})"))
+                  .find("track_timeout_ms"),
+              std::string::npos);
 }
 
 TEST(RunConfig, EveryErrorNamesItsOption) {

@@ -32,7 +32,8 @@ class FrameReader {
   public:
     virtual ~FrameReader() = default;
     /// Blocks until a frame, the end or an error; bounded by the configured read timeout for
-    /// FFmpeg sources. `image` receives a freshly allocated buffer each call.
+    /// FFmpeg sources. `image` may come in holding a free buffer of the FramePool: a reader
+    /// that can decode into it (same size and type) must, and may replace it otherwise.
     virtual ReadResult Read(cv::Mat& image) = 0;
     /// Native frame rate, 0 when unknown.
     virtual double fps() const = 0;

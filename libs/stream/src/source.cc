@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "frame_pool.h"
 #include "readers.h"
 
 namespace fg::stream {
@@ -316,7 +317,14 @@ void Source::Impl::Run() {
     int failures = 0;  // consecutive attempts without a frame
     bool opened_once = false;
     bool looping = false;  // reopening a finite source for `loop`, not a reconnect
+    // Paced loops: when the first frame of the next pass is due. Without it the first frame
+    // of a pass followed the last one of the previous pass at once, and a camera simulated
+    // by a looped file delivered two frames in one interval at every loop (one dropped).
+    std::optional<Clock::time_point> loop_due;
     std::uint32_t generation = 0;
+    // Decoded frames live in the queue (queue_depth), with the consumer (one, usually) and in
+    // the reader (one); a little slack for a consumer that holds a frame a moment longer.
+    internal::FramePool pool(std::min<std::size_t>(config.queue_depth, 16) + 3);
 
     {
         // The first report: consumers learn the source exists and is connecting.
@@ -373,11 +381,14 @@ void Source::Impl::Run() {
         std::uint64_t frames_this_open = 0;
         std::uint64_t index_this_open = 0;
         Clock::time_point pace_start{};
+        Clock::time_point last_due{};
+        std::chrono::microseconds last_offset{0};
         std::chrono::microseconds pace_base{0};
         internal::ReadResult result;
         for (;;) {
-            cv::Mat image;
+            cv::Mat image = pool.Acquire();
             result = r.Read(image);
+            if (result.outcome == internal::ReadOutcome::kFrame) pool.Keep(image);
             if (Stopping()) {
                 return;
             }
@@ -399,13 +410,24 @@ void Source::Impl::Run() {
                     offset = std::chrono::microseconds(
                         static_cast<std::int64_t>(index_this_open * 1e6 / fps));
                 }
-                if (frames_this_open == 0) {
-                    pace_start = Clock::now();
-                    pace_base = offset;
+                // FFmpeg gives the frames it drains at the end of a file with B-frames
+                // position 0: paced by that, they came in a burst (and a looped pass after
+                // them too). Positions never go back within a pass: step one frame on.
+                if (frames_this_open > 0 && offset <= last_offset) {
+                    offset = last_offset + std::chrono::microseconds(static_cast<std::int64_t>(
+                                               1e6 / (fps > 0 ? fps : config.folder_fps)));
                 }
-                if (offset > pace_base && !SleepUntil(pace_start + (offset - pace_base))) {
+                last_offset = offset;
+                if (frames_this_open == 0) {
+                    pace_start = loop_due ? *loop_due : Clock::now();
+                    pace_base = offset;
+                    loop_due.reset();
+                }
+                const Clock::time_point due = pace_start + (offset - pace_base);
+                if (due > Clock::now() && !SleepUntil(due)) {
                     return;
                 }
+                last_due = due;
             }
             Frame frame;
             frame.source_id = config.id;
@@ -434,6 +456,10 @@ void Source::Impl::Run() {
             }
             if (config.loop) {
                 looping = true;
+                if (config.pace_native_fps && last_due != Clock::time_point{}) {
+                    loop_due = last_due + std::chrono::microseconds(static_cast<std::int64_t>(
+                                              1e6 / (fps > 0 ? fps : config.folder_fps)));
+                }
                 continue;
             }
             SetState(SourceState::kEnded, "");

@@ -50,6 +50,15 @@ struct PipelineConfig {
     /// found at most this many frames late (4 frames = 160 ms at 25 fps). >= detect_interval.
     int settled_detect_interval = 4;
     track::TrackerConfig tracker;
+    /// Detector score from which a detection is a face to recognise (start tracks, be embedded;
+    /// in naive mode, be embedded). Detections below it, down to tracker.low_thresh, only keep
+    /// confirmed tracks alive through the tracker's second stage (a face turning away or
+    /// blurred by motion), so the engine's detector threshold should be tracker.low_thresh
+    /// (facegate run and bench do that). 0 = every detection the engine returns is a face.
+    float face_score_threshold = 0.0f;
+    /// A stream that delivers no frame for this long (a stalled camera) ends its open tracks
+    /// (track_ended): a face last seen minutes ago is not "in view". 0 = never.
+    std::chrono::milliseconds track_timeout{3000};
     RecognitionPolicy recognition;
     /// Faces per embedding call across all streams.
     int embed_batch = 8;
@@ -85,6 +94,12 @@ struct StreamRunStats {
     std::uint64_t tracks_started = 0;
     std::uint64_t events = 0;
     LatencySummary latency;
+    /// From the arrival of the frame whose face decided a track to its `recognized` event
+    /// being published (detection, alignment, embedding, gallery search, sinks).
+    LatencySummary recognized_latency;
+    /// Media time the processed frames span (from their timestamps; for a file, its length):
+    /// what "real time" means for this stream.
+    double media_seconds = 0;
     stream::SourceStats source;
 };
 
@@ -97,6 +112,7 @@ struct PipelineStats {
     std::uint64_t events = 0;
     std::set<std::string> identities;  ///< subjects recognised in any stream
     LatencySummary latency;            ///< over all streams
+    LatencySummary recognized_latency;  ///< over all streams
     std::vector<StreamRunStats> streams;
 };
 

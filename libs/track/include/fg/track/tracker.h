@@ -64,7 +64,9 @@ struct TrackerConfig {
     float high_thresh = 0.5f;
     /// Detections with low_thresh <= score < high_thresh only keep existing confirmed tracks
     /// alive (second stage); lower scores are ignored.
-    float low_thresh = 0.1f;
+    /// 0.3, not ByteTrack's 0.1: every detection a face detector returns also costs a
+    /// landmark pass, and the pipeline runs its detector down to this score.
+    float low_thresh = 0.3f;
     /// An unmatched high-score detection starts a new track only at score >= new_track_thresh.
     float new_track_thresh = 0.6f;
     /// Minimum IoU between a track's predicted box and a high-score detection to match
