@@ -305,6 +305,58 @@ TEST(OneDnnOpsTest, PoolsWithCeilModeAndPadding) {
     }
 }
 
+// fr_gender/fr_age pad with zeros before each average pool: the Pad becomes the pool's own
+// padding (counted in the average) on the convolution's blocked output. A non-zero pad value
+// and a padded MaxPool keep the separate Pad and must give the same numbers either way.
+TEST(OneDnnOpsTest, ZeroPadBeforeAveragePoolFoldsIntoThePool) {
+    const ConvCase p{3, 10, 9, 7, 1, 1, 1, 0, 1, 1};
+    const Shape in{1, p.c, p.h, p.w};
+    Tensor x{in, Rand(Count(in), 20)};
+    const auto w = Rand(p.m * p.c, 21), b = Rand(p.m, 22);
+    std::int64_t oh, ow;
+    const auto y = NaiveConv(p, x.data, w, b, oh, ow);
+    const std::int64_t t = 1, l = 2, bo = 2, r = 0, k = 3, s = 2;   // pads < kernel
+    const std::int64_t ph = oh + t + bo, pw = ow + l + r;
+    for (const auto& [op, value] : std::vector<std::pair<std::string, float>>{
+             {"AveragePool", 0.f}, {"AveragePool", 0.5f}, {"MaxPool", 0.f}}) {
+        SCOPED_TRACE(op + " after a pad of " + std::to_string(value));
+        fg::testing::TmpDir dir;
+        GraphBuilder gb;
+        gb.Input("x", in);
+        gb.Init("w", {p.m, p.c, 1, 1}, w);
+        gb.Init("b", {p.m}, b);
+        gb.InitInts("pads", {0, 0, t, l, 0, 0, bo, r});
+        gb.Init("v", {}, {value});
+        gb.Node("Conv", {"x", "w", "b"}, {"c"});
+        gb.Node("Pad", {"c", "pads", "v"}, {"p"});
+        auto* n = gb.Node(op, {"p"}, {"y"});
+        GraphBuilder::Ints(n, "kernel_shape", {k, k});
+        GraphBuilder::Ints(n, "strides", {s, s});
+        gb.Output("y");
+        auto out = RunOneDnn(gb.Save(dir), x);
+        ASSERT_TRUE(out.ok()) << out.status().ToString();
+        const std::int64_t qh = (ph - k) / s + 1, qw = (pw - k) / s + 1;
+        std::vector<float> want;
+        for (std::int64_t c = 0; c < p.m; ++c) {
+            for (std::int64_t i = 0; i < qh; ++i) {
+                for (std::int64_t j = 0; j < qw; ++j) {
+                    double acc = op == "MaxPool" ? -1e30 : 0;
+                    for (std::int64_t u = 0; u < k; ++u) {
+                        for (std::int64_t v = 0; v < k; ++v) {
+                            const std::int64_t yy = i * s + u - t, xx = j * s + v - l;
+                            const bool inside = yy >= 0 && yy < oh && xx >= 0 && xx < ow;
+                            const double val = inside ? y[(c * oh + yy) * ow + xx] : value;
+                            acc = op == "MaxPool" ? std::max(acc, val) : acc + val;
+                        }
+                    }
+                    want.push_back(static_cast<float>(op == "MaxPool" ? acc : acc / (k * k)));
+                }
+            }
+        }
+        ExpectNear((*out)[0], {1, p.m, qh, qw}, want);
+    }
+}
+
 TEST(OneDnnOpsTest, GemmSoftmaxTransposeConcatResize) {
     // x[1,6,2,3] -> Transpose(0,2,3,1) -> Reshape[6,6] -> Gemm(transB) -> Softmax(axis 1)
     // and x -> Resize nearest x2 -> Concat with itself on channels: two outputs.

@@ -248,6 +248,7 @@ class Lowerer {
         s.args = std::move(args);
         s.scratchpad = scratch.get_size() > 0;
         s.threads = threads_;
+        s.node = node_;
         plan_->threads = std::max(plan_->threads, threads_);
         plan_->scratchpad_bytes = std::max(plan_->scratchpad_bytes, scratch.get_size());
         plan_->steps.push_back(std::move(s));
@@ -261,12 +262,40 @@ class Lowerer {
         Plan::Step s;
         s.loop = std::move(loop);
         s.loop_tensors = std::move(tensors);
+        s.node = node_;
         plan_->steps.push_back(std::move(s));
     }
     const std::vector<std::int64_t>& Shape(int value) const { return g_.values[value].shape; }
     bool SingleUse(int value) const {
         const Value& v = g_.values[value];
         return !v.is_output && v.consumers.size() == 1;
+    }
+
+    /// The AveragePool that a Pad node alone feeds, when the Pad can be the pool's padding
+    /// (constant zeros on H and W only, fewer than the kernel, a pool without padding of its
+    /// own), else -1. fr_gender/fr_age pad before every average pool: lowered separately, the
+    /// Pad filled a plain copy of the convolution's blocked output and the pool ran on that
+    /// plain copy, a third of the model's time.
+    int PoolTakingPad(int pad_index) const {
+        const Node& p = g_.nodes[pad_index];
+        if (p.dead || p.op != "Pad" || !SingleUse(p.out[0]) || p.F("value", 0.f) != 0.f) return -1;
+        const int pool_index = g_.values[p.out[0]].consumers[0];
+        const Node& pool = g_.nodes[pool_index];
+        const auto pads = p.Ints("pads");
+        if (pool.dead || pool.op != "AveragePool" || pads.size() != 8 ||
+            pads[0] || pads[1] || pads[4] || pads[5]) {
+            return -1;
+        }
+        const auto own = pool.Ints("fg_pads");
+        const auto kernel = pool.Ints("kernel_shape");
+        if (std::any_of(own.begin(), own.end(), [](std::int64_t v) { return v != 0; }) ||
+            kernel.size() != 2) {
+            return -1;
+        }
+        for (int k = 0; k < 2; ++k) {
+            if (pads[2 + k] >= kernel[k] || pads[6 + k] >= kernel[k]) return -1;
+        }
+        return pool_index;
     }
 
     Status LowerNode(int index);
@@ -299,6 +328,7 @@ class Lowerer {
     ThreadPolicy policy_;
     OmpThreadScope omp_;   // restores the caller's count when the lowering ends
     int threads_ = 1;
+    std::string node_;   // the node being lowered, named in each step for the profile
 };
 
 Result<std::shared_ptr<const Plan>> Lowerer::Lower() {
@@ -314,6 +344,7 @@ Result<std::shared_ptr<const Plan>> Lowerer::Lower() {
         if (g_.nodes[k].dead || fused_[k]) continue;
         const Node& n = g_.nodes[k];
         UseThreadsFor(NodeWork(g_, n));
+        node_ = n.op + ":" + n.name;
         try {
             FG_RETURN_IF_ERROR(LowerNode(k));
         } catch (const dnnl::error& e) {
@@ -323,6 +354,7 @@ Result<std::shared_ptr<const Plan>> Lowerer::Lower() {
             return Internal("node '" + n.name + "' (" + n.op + "): " + e.what());
         }
     }
+    node_ = "output";
     for (int out : g_.outputs) {
         UseThreadsFor(100 * Numel(Shape(out)));
         int t = PlainOf(TensorOf(out));
@@ -365,6 +397,8 @@ Status Lowerer::LowerNode(int index) {
         return Status::Ok();
     }
     if (op == "BatchNormalization") return LowerBatchNorm(n);
+    // Folded into the AveragePool it feeds (LowerPool).
+    if (op == "Pad" && PoolTakingPad(index) >= 0) return Status::Ok();
     if (op == "Split" || op == "Slice" || op == "Pad") {
         // Views through submemory descriptors and reorders; a layout oneDNN cannot view that
         // way (e.g. a slice across a channel block) goes to the plain loops.
@@ -628,10 +662,20 @@ Status Lowerer::LowerPool(const Node& n) {
         pl = {p[0], p[1]};
         pr = {p[2], p[3]};
     }
-    const auto alg = max                           ? dnnl::algorithm::pooling_max
-                     : n.I("count_include_pad", 0) ? dnnl::algorithm::pooling_avg_include_padding
-                                                   : dnnl::algorithm::pooling_avg_exclude_padding;
-    const int src = TensorOf(n.in[0]);
+    auto alg = max                           ? dnnl::algorithm::pooling_max
+               : n.I("count_include_pad", 0) ? dnnl::algorithm::pooling_avg_include_padding
+                                             : dnnl::algorithm::pooling_avg_exclude_padding;
+    int src_value = n.in[0];
+    if (const int pad = g_.values[n.in[0]].producer; pad >= 0 && PoolTakingPad(pad) >= 0) {
+        // The zero Pad before it becomes the pool's own padding, counted in the average.
+        const Node& p = g_.nodes[pad];
+        const auto pp = p.Ints("pads");
+        src_value = p.in[0];
+        pl = {pp[2], pp[3]};
+        pr = {pp[6], pp[7]};
+        alg = dnnl::algorithm::pooling_avg_include_padding;
+    }
+    const int src = TensorOf(src_value);
     dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, alg, Md(src),
                                   Any(Shape(n.out[0])), strides, kernel, pl, pr);
     dnnl::pooling_forward::primitive_desc pd(d, attr_, eng_);
@@ -1207,8 +1251,8 @@ void Executor::RunSteps(dnnl::stream& stream) {
                         st.loop ? "loop"
                                 : dnnl_prim_kind2str(
                                       static_cast<dnnl_primitive_kind_t>(st.prim.get_kind()));
-                    std::fprintf(stderr, "fg_onednn_profile,%zu,%s,%d,%.4f\n", index, kind,
-                                 st.threads, ms);
+                    std::fprintf(stderr, "fg_onednn_profile,%zu,%s,%d,%.4f,%s\n", index, kind,
+                                 st.threads, ms, st.node.c_str());
                 }
             } report{st, stream, s, t0};
             RunStep(stream, s);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <cstdlib>
 #include <span>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -39,6 +40,7 @@ class Plan {
         std::vector<int> loop_tensors;           // inputs then outputs, all plain
         bool scratchpad = false;
         int threads = 1;   // OpenMP threads it was created for (and must run with)
+        std::string node;  // "op:name" of the node it was lowered from (FG_ONEDNN_PROFILE)
     };
 
     dnnl::engine engine;
