@@ -616,5 +616,118 @@ TEST_F(Cli, StartsWithPassiveOmpWaitUnlessTheUserSetOne) {
     EXPECT_NE(active.err.find("OMP_WAIT_POLICY=active"), std::string::npos) << active.err;
 }
 
+
+// ---- issue #5: liveness and attributes ----------------------------------------------------
+
+std::filesystem::path Antispoof(const char* name) { return SharedDir() / "data/antispoof" / name; }
+
+// The three Silent-Face samples: the real one live, both spoofs spoof, with the default preset.
+TEST_F(Cli, LivenessJudgesTheSilentFaceSamples) {
+    for (const char* n : {"real_T1.jpg", "spoof_F1.jpg", "spoof_F2.jpg"}) FG_REQUIRE_PATH(Antispoof(n));
+    FG_REQUIRE_PATH(ModelsDir() / "fr_liveness.onnx");
+    CmdResult r = Facegate("liveness --json " + Q(Antispoof("real_T1.jpg")) + " " + Q(Antispoof("spoof_F1.jpg")) +
+                               " " + Q(Antispoof("spoof_F2.jpg")),
+                           tmp_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["threshold"].get<double>(), 0.5);
+    ASSERT_EQ(j["images"].size(), 3u);
+    const bool want_live[] = {true, false, false};
+    for (int i = 0; i < 3; ++i) {
+        const auto& faces = j["images"][i]["faces"];
+        ASSERT_GE(faces.size(), 1u) << i;
+        const auto& l = faces[0]["liveness"];
+        const double score = l["score"].get<double>();
+        EXPECT_TRUE(score >= 0 && score <= 1) << score;
+        EXPECT_EQ(l["live"].get<bool>(), want_live[i]) << j["images"][i]["path"] << " score " << score;
+    }
+    // Text output names the decision; a missing image is exit 1 naming it.
+    CmdResult text = Facegate("liveness " + Q(Antispoof("spoof_F2.jpg")), tmp_);
+    ASSERT_EQ(text.code, 0) << text.err;
+    EXPECT_NE(text.out.find("SPOOF"), std::string::npos) << text.out;
+    CmdResult missing = Facegate("liveness " + Q(tmp_ / "missing.jpg"), tmp_);
+    EXPECT_EQ(missing.code, 1);
+    EXPECT_NE(missing.err.find("missing.jpg"), std::string::npos) << missing.err;
+}
+
+TEST_F(Cli, DetectAttributesGivesAgeGenderEyesAndPose) {
+    const auto chip = DlibExamplesDir() / "johns/John_Salley/000179_02159509.jpg";
+    FG_REQUIRE_PATH(chip);
+    FG_REQUIRE_PATH(ModelsDir() / "fr_pose.onnx");
+    CmdResult r = Facegate("detect --json --attributes " + Q(chip), tmp_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["images"][0]["faces"].size(), 1u);
+    const auto& a = j["images"][0]["faces"][0]["attributes"];
+    EXPECT_GE(a["age"].get<double>(), 18);
+    EXPECT_LE(a["age"].get<double>(), 80);
+    const double male = a["male"].get<double>();
+    EXPECT_TRUE(male >= 0 && male <= 1) << male;
+    EXPECT_EQ(a["gender"].get<std::string>(), male >= 0.5 ? "male" : "female");
+    EXPECT_TRUE(a["eyes"]["open"].is_boolean());
+    EXPECT_LT(std::abs(a["pose"]["yaw"].get<double>()), 30);
+    // Without the flag there are no attributes.
+    CmdResult plain = Facegate("detect --json " + Q(chip), tmp_);
+    ASSERT_EQ(plain.code, 0) << plain.err;
+    EXPECT_FALSE(nlohmann::json::parse(plain.out)["images"][0]["faces"][0].contains("attributes"));
+}
+
+// identify/verify --liveness: the probe's liveness is attached, and a spoof is never recognised
+// even when the spoofed person is enrolled.
+TEST_F(Cli, GalleryIdentifyAndVerifyWithLiveness) {
+    for (const char* n : {"real_T1.jpg", "spoof_F2.jpg"}) FG_REQUIRE_PATH(Antispoof(n));
+    FG_REQUIRE_PATH(ModelsDir() / "fr_liveness.onnx");
+    FG_REQUIRE_PATH(ModelsDir() / "fr_feature.onnx");
+    const auto key = tmp_ / "gallery.key";
+    WriteBytes(key, std::string(64, 'a'));
+    std::filesystem::permissions(key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    const std::string g = "--db " + Q(tmp_ / "g.db") + " --key-file " + Q(key) + " --json ";
+    // spoof_F2 shows the enrolled person well enough to match (score 0.54 >= 0.40): only
+    // liveness stops it.
+    const std::string real = Q(Antispoof("real_T1.jpg")), spoof = Q(Antispoof("spoof_F2.jpg"));
+    CmdResult enroll = Facegate("gallery enroll " + g + "--force --subject t1 --image " + real, tmp_);
+    ASSERT_EQ(enroll.code, 0) << enroll.err;
+
+    CmdResult live = Facegate("gallery identify " + g + "--liveness --image " + real, tmp_);
+    ASSERT_EQ(live.code, 0) << live.err;
+    auto jl = nlohmann::json::parse(live.out);
+    EXPECT_TRUE(jl["liveness"]["live"].get<bool>()) << live.out;
+    EXPECT_EQ(jl["decision"].get<std::string>(), "known") << live.out;
+    EXPECT_EQ(jl["subject_id"].get<std::string>(), "t1");
+
+    CmdResult fake = Facegate("gallery identify " + g + "--liveness --image " + spoof, tmp_);
+    ASSERT_EQ(fake.code, 0) << fake.err;
+    auto jf = nlohmann::json::parse(fake.out);
+    EXPECT_FALSE(jf["liveness"]["live"].get<bool>()) << fake.out;
+    EXPECT_EQ(jf["decision"].get<std::string>(), "spoof");
+    EXPECT_EQ(jf["reason"].get<std::string>(), "spoof");
+    EXPECT_TRUE(jf["subject_id"].is_null());
+    // Without --liveness nothing is checked or attached (opt-in per request), and the photo matches.
+    CmdResult plain = Facegate("gallery identify " + g + "--image " + spoof, tmp_);
+    ASSERT_EQ(plain.code, 0) << plain.err;
+    auto jp = nlohmann::json::parse(plain.out);
+    EXPECT_FALSE(jp.contains("liveness"));
+    EXPECT_EQ(jp["decision"].get<std::string>(), "known") << plain.out;
+
+    CmdResult vlive = Facegate("gallery verify " + g + "--subject t1 --liveness --image " + real, tmp_);
+    ASSERT_EQ(vlive.code, 0) << vlive.err;
+    auto jvl = nlohmann::json::parse(vlive.out);
+    EXPECT_TRUE(jvl["same"].get<bool>()) << vlive.out;
+    EXPECT_EQ(jvl["decision"].get<std::string>(), "same");
+    EXPECT_TRUE(jvl["liveness"]["live"].get<bool>());
+    CmdResult vfake = Facegate("gallery verify " + g + "--subject t1 --liveness-model fused --image " + spoof, tmp_);
+    ASSERT_EQ(vfake.code, 0) << vfake.err;
+    auto jvf = nlohmann::json::parse(vfake.out);
+    EXPECT_FALSE(jvf["same"].get<bool>()) << vfake.out;
+    EXPECT_EQ(jvf["decision"].get<std::string>(), "spoof");
+    EXPECT_FALSE(jvf["liveness"]["live"].get<bool>());
+
+    // An embedding has no pixels to judge: --liveness with --embedding-file is refused.
+    WriteBytes(tmp_ / "e.json", "{\"embedding\": [1]}");
+    CmdResult emb = Facegate("gallery identify " + g + "--liveness --embedding-file " + Q(tmp_ / "e.json"), tmp_);
+    EXPECT_EQ(emb.code, 1);
+    EXPECT_NE(emb.err.find("--liveness needs --image"), std::string::npos) << emb.err;
+}
+
 }  // namespace
 }  // namespace fg

@@ -16,7 +16,9 @@
 #include "fg/gallery/enroll_gate.h"
 #include "fg/gallery/gallery.h"
 #include "fg/image/image_io.h"
+#include "fg/infer/backend.h"
 #include "fg/infer/model_pack.h"
+#include "fg/vision/liveness.h"
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -40,6 +42,10 @@ struct GalleryArgs {
     bool force = false;
     bool json = false;
     int top_k = 0;
+    // identify/verify --liveness: check the probe face before trusting the match.
+    bool liveness = false;
+    std::string liveness_model;     // preset or pack (empty = the default preset)
+    float liveness_threshold = 0.5f;
     std::string after;
     int limit = 100;
     std::string from, into;
@@ -97,14 +103,22 @@ Status ReadEmbeddingFile(const std::string& path, std::vector<std::vector<float>
     return Status::Ok();
 }
 
-/// One probe embedding from --image (main face) or --embedding-file.
-Result<vision::Embedding> ProbeFromArgs(const GalleryArgs& a, const Gallery& g) {
+/// The probe's embedding and, with --liveness, the liveness of the same (main) face.
+struct Probe {
+    vision::Embedding embedding;
+    std::optional<vision::LivenessResult> liveness;
+};
+
+/// One probe from --image (main face) or --embedding-file.
+Result<Probe> ProbeFromArgs(const GalleryArgs& a, const Gallery& g) {
     if (!a.embedding_file.empty()) {
+        // A bare vector carries no pixels to judge: refuse rather than report a probe as checked.
+        if (a.liveness) return InvalidArgument("--liveness needs --image (an embedding file has no pixels)");
         std::vector<std::vector<float>> v;
         std::string model = a.model_id;
         FG_RETURN_IF_ERROR(ReadEmbeddingFile(a.embedding_file, v, model));
         if (model.empty()) model = g.model_id();
-        return vision::Embedding{model, std::move(v.front())};
+        return Probe{vision::Embedding{model, std::move(v.front())}, std::nullopt};
     }
     if (a.images.size() != 1) return InvalidArgument("give one --image or --embedding-file");
     FG_ASSIGN_OR_RETURN(auto ew, MakeEngineWorker(a.engine, true));
@@ -115,7 +129,15 @@ Result<vision::Embedding> ProbeFromArgs(const GalleryArgs& a, const Gallery& g) 
     const int main = PickMainFace(faces);
     if (main < 0 || !faces[size_t(main)].embedding)
         return NotFound("no face found in " + a.images[0]);
-    return *faces[size_t(main)].embedding;
+    Probe probe{*faces[size_t(main)].embedding, std::nullopt};
+    if (a.liveness) {
+        // The face that was embedded is the one judged, so a spoof cannot hide behind a live bystander.
+        FG_ASSIGN_OR_RETURN(auto backend, infer::MakeBackend(ew.engine->config().backend));
+        FG_ASSIGN_OR_RETURN(auto model, vision::LoadLiveness(a.liveness_model, ew.engine->pack(), *backend));
+        FG_ASSIGN_OR_RETURN(auto checker, model->CreateChecker({.threshold = a.liveness_threshold}));
+        FG_ASSIGN_OR_RETURN(probe.liveness, checker->Check(img, faces[size_t(main)].detection));
+    }
+    return probe;
 }
 
 nlohmann::json ToJson(const gallery::Identification& id) {
@@ -258,12 +280,26 @@ int RunIdentify(const GalleryArgs& a) {
     if (!g.ok()) return Fail(g.status());
     auto probe = ProbeFromArgs(a, **g);
     if (!probe.ok()) return Fail(probe.status());
-    auto id = (*g)->Identify(*probe, a.top_k);
+    auto id = (*g)->Identify(probe->embedding, a.top_k);
     if (!id.ok()) return Fail(id.status());
+    // A spoofed probe is never a recognised subject, however well it matches (the photo of an
+    // enrolled person matches by design). Candidates stay, so an audit sees who was targeted.
+    const bool spoof = probe->liveness && !probe->liveness->live;
+    if (spoof) {
+        id->known = false;
+        id->subject_id.clear();
+        id->reason = "spoof";
+    }
     if (a.json) {
-        PrintJson(ToJson(*id));
+        nlohmann::json j = ToJson(*id);
+        if (spoof) j["decision"] = "spoof";
+        if (probe->liveness) j["liveness"] = LivenessJson(*probe->liveness);
+        PrintJson(j);
     } else {
-        std::cout << (id->known ? id->subject_id : "unknown") << " (" << id->reason << ")\n";
+        if (probe->liveness) {
+            std::printf("liveness %.3f: %s\n", probe->liveness->score, probe->liveness->live ? "live" : "SPOOF");
+        }
+        std::cout << (spoof ? "spoof" : id->known ? id->subject_id : "unknown") << " (" << id->reason << ")\n";
         for (const auto& c : id->candidates)
             std::printf("  %-24s %.4f\n", c.subject_id.c_str(), c.score);
     }
@@ -275,15 +311,25 @@ int RunVerify(const GalleryArgs& a) {
     if (!g.ok()) return Fail(g.status());
     auto probe = ProbeFromArgs(a, **g);
     if (!probe.ok()) return Fail(probe.status());
-    auto score = (*g)->Verify(*probe, a.subject);
+    auto score = (*g)->Verify(probe->embedding, a.subject);
     if (!score.ok()) return Fail(score.status());
     const float t = (*g)->settings().threshold;
-    const bool same = *score >= t;
+    // As in identify: a spoofed probe is never the subject, whatever the score.
+    const bool spoof = probe->liveness && !probe->liveness->live;
+    const bool same = *score >= t && !spoof;
     if (a.json) {
-        PrintJson({{"subject_id", a.subject}, {"score", *score}, {"threshold", t}, {"same", same}});
+        nlohmann::json j{{"subject_id", a.subject}, {"score", *score}, {"threshold", t}, {"same", same}};
+        if (probe->liveness) {
+            j["decision"] = spoof ? "spoof" : same ? "same" : "different";
+            j["liveness"] = LivenessJson(*probe->liveness);
+        }
+        PrintJson(j);
     } else {
+        if (probe->liveness) {
+            std::printf("liveness %.3f: %s\n", probe->liveness->score, probe->liveness->live ? "live" : "SPOOF");
+        }
         std::printf("score %.4f threshold %.4f: %s\n", *score, t,
-                    same ? "same person" : "different person");
+                    spoof ? "spoof (not accepted)" : same ? "same person" : "different person");
     }
     return kExitOk;
 }
@@ -958,18 +1004,38 @@ void RegisterGalleryCommands(CLI::App& app, Action& action) {
         ->capture_default_str();
     list->callback([a, &action] { action = [a] { return RunList(*a); }; });
 
+    // identify/verify: opt-in liveness of the probe face; a spoof is never a match.
+    auto liveness = [&](CLI::App* c) {
+        c->add_flag("--liveness", a->liveness,
+                    "Check the probe face's liveness; a spoof is never recognised (decision \"spoof\")");
+        c->add_option("--liveness-model", a->liveness_model,
+                      "Liveness preset: fr_liveness, minifasnet, fused, or a pack (default: " +
+                          std::string(vision::DefaultLivenessPreset()) + "); implies --liveness");
+        c->add_option("--liveness-threshold", a->liveness_threshold,
+                      "Live when the liveness score is at least this; implies --liveness")
+            ->check(CLI::Range(0.0, 1.0));
+    };
+
     CLI::App* identify =
         gal->add_subcommand("identify", "Who is this? Top-k subjects and known/unknown");
     common(identify);
     probe(identify);
     identify->add_option("--top-k", a->top_k, "Candidates (default: the gallery's setting)");
-    identify->callback([a, &action] { action = [a] { return RunIdentify(*a); }; });
+    liveness(identify);
+    identify->callback([a, identify, &action] {
+        if (!a->liveness_model.empty() || identify->count("--liveness-threshold") > 0) a->liveness = true;
+        action = [a] { return RunIdentify(*a); };
+    });
 
     CLI::App* verify = gal->add_subcommand("verify", "Is this the subject? (1:1)");
     common(verify);
     probe(verify);
     verify->add_option("--subject", a->subject, "Subject id")->required();
-    verify->callback([a, &action] { action = [a] { return RunVerify(*a); }; });
+    liveness(verify);
+    verify->callback([a, verify, &action] {
+        if (!a->liveness_model.empty() || verify->count("--liveness-threshold") > 0) a->liveness = true;
+        action = [a] { return RunVerify(*a); };
+    });
 
     CLI::App* del =
         gal->add_subcommand("delete", "Delete a subject and erase all its face templates");

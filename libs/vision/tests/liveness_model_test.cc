@@ -2,6 +2,7 @@
 // Liveness and attributes on the real models: the Silent-Face samples, bad input, dlib/CFP photos.
 #include <cstdio>
 #include <filesystem>
+#include <set>
 
 #include <gtest/gtest.h>
 #include <opencv2/imgproc.hpp>
@@ -173,8 +174,7 @@ TEST(AttributesModelTest, DlibChipsAndCfpProfiles) {
     EXPECT_GE(eyes_open, n * 8 / 10);
     EXPECT_GE(adult, n * 9 / 10);
     EXPECT_GE(frontal, n * 9 / 10);
-    // Gender is not usable as configured (26 of these 55 men read male, docs/liveness.md): only
-    // its range is checked, by the clamp in the decoder.
+    // Gender is checked on its own below (GenderModelTest): it is too weak for a tight bound here.
 
     const auto cfp = SharedDir() / "data/cfp/cfp-dataset/Data/Images/002/profile/01.jpg";
     FG_REQUIRE_PATH(cfp);
@@ -199,6 +199,75 @@ TEST(AttributesModelTest, DlibChipsAndCfpProfiles) {
     auto yunet = infer::ResolvePack("yunet_s");
     ASSERT_TRUE(yunet.ok());
     EXPECT_EQ(LoadAttributeModel(*yunet, *f.backend, {.age = true}).status().code(), StatusCode::kNotFound);
+}
+
+
+// Women among CFP subjects 001..060 (list_name.txt, labelled by name); the others are men.
+bool CfpWoman(int subject) {
+    static const std::set<int> women = {9,  15, 18, 20, 22, 23, 24, 26, 29, 30,
+                                        39, 40, 41, 42, 44, 46, 53, 54, 55, 57};
+    return women.count(subject) > 0;
+}
+
+// fr_gender (SSR-Net, PyTorch port) was trained on OpenCV (BGR) images normalised with the
+// RGB-order ImageNet mean/std; fed RGB it read 26 of dlib's 55 photos of men as male. The
+// model is weak either way (docs/liveness.md): these bounds hold the measured figures with a
+// little slack (RGB gave johns 26/55, which fails them).
+TEST(GenderModelTest, JohnsMostlyMaleAndCfpLabelledFacesMostlyRight) {
+    const auto johns = DlibExamplesDir() / "johns";
+    const auto cfp = SharedDir() / "data/cfp/cfp-dataset/Data/Images";
+    FG_REQUIRE_PATH(johns);
+    FG_REQUIRE_PATH(cfp);
+    FG_REQUIRE_PATH(testing::ModelPath("fr_gender.onnx"));
+    Fixture f = MakeFixture();
+    ASSERT_TRUE(f.worker);
+    const infer::PackModel* pm = f.engine->pack().FindById("fr_gender");
+    ASSERT_NE(pm, nullptr);
+    // The model was trained on BGR (SSR-Net's PyTorch port reads with OpenCV): RGB gave johns
+    // 26/55 male.
+    ASSERT_EQ(pm->input.color, infer::ColorOrder::kBgr) << "fr_gender must be fed BGR (docs/liveness.md)";
+    auto model = LoadAttributeModel(f.engine->pack(), *f.backend, {.age = true, .gender = true});
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    auto est = (*model)->CreateEstimator().value();
+
+    int n = 0, male = 0, adult = 0;
+    for (const auto& d : std::filesystem::directory_iterator(johns)) {
+        for (const auto& p : std::filesystem::directory_iterator(d.path())) {
+            auto img = LoadImage(p.path());
+            ASSERT_TRUE(img.ok());
+            auto a = est->Estimate(*img, MainFace(*f.worker, *img), {.age = true, .gender = true});
+            ASSERT_TRUE(a.ok()) << a.status().ToString();
+            ++n;
+            male += *a->male >= 0.5f;
+            adult += *a->age >= 18 && *a->age <= 80;
+        }
+    }
+    int faces = 0, right = 0, women = 0, women_right = 0;
+    for (int s = 1; s <= 60; ++s) {
+        for (int k = 1; k <= 2; ++k) {
+            char rel[32];
+            std::snprintf(rel, sizeof rel, "%03d/frontal/%02d.jpg", s, k);
+            auto img = LoadImage(cfp / rel);
+            ASSERT_TRUE(img.ok()) << rel;
+            auto a = est->Estimate(*img, MainFace(*f.worker, *img), {.gender = true});
+            ASSERT_TRUE(a.ok()) << a.status().ToString();
+            const bool said_male = *a->male >= 0.5f;
+            ++faces;
+            right += said_male != CfpWoman(s);
+            if (CfpWoman(s)) {
+                ++women;
+                women_right += !said_male;
+            }
+        }
+    }
+    std::printf("gender: johns %d/%d male, ages 18..80 %d; CFP frontal %d/%d right (women %d/%d)\n", male, n, adult,
+                right, faces, women_right, women);
+    EXPECT_GE(n, 50);
+    EXPECT_GT(male, n / 2);                 // measured 34/55
+    EXPECT_GE(adult, n * 9 / 10);
+    EXPECT_EQ(faces, 120);
+    EXPECT_GE(right, faces * 78 / 100);     // measured 101/120
+    EXPECT_GE(women_right, women / 2);      // measured 27/40: not just "male" for everyone
 }
 
 }  // namespace
