@@ -18,6 +18,7 @@
 #include "fg/image/image_io.h"
 #include "fg/pipeline/pipeline.h"
 #include "fg/testing/testing.h"
+#include "model_fixture.h"
 
 namespace fg::pipeline {
 namespace {
@@ -75,17 +76,7 @@ class PipelineModel : public ::testing::Test {
         FG_REQUIRE_PATH(root);
         FG_REQUIRE_PATH(ModelsDir() / "fr_detect.onnx");
         FG_REQUIRE_PATH(ModelsDir() / "fr_feature.onnx");
-        auto engine = vision::Engine::Create({.pack = "default", .backend = {.threads = 1}});
-        ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-        engine_ = *engine;
-        auto key = gallery::ParseKey(std::string(64, 'a'));
-        ASSERT_TRUE(key.ok());
-        auto g = gallery::Gallery::Open(
-            {.location = (tmp_ / "g.db").string(),
-             .keys = std::make_shared<gallery::KeyRing>(*key),
-             .default_threshold = vision::DefaultVerifyThreshold(engine_->pack())});
-        ASSERT_TRUE(g.ok()) << g.status().ToString();
-        gallery_ = std::move(*g);
+        ASSERT_NO_FATAL_FAILURE(testing::MakeEngineAndGallery(tmp_.path(), 'a', engine_, gallery_));
         auto worker = engine_->CreateWorker();
         ASSERT_TRUE(worker.ok());
         for (const std::string& person : People()) {
