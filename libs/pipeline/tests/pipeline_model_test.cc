@@ -5,6 +5,7 @@
 // that the naive mode agrees on who was there while embedding every face.
 #include <algorithm>
 #include <filesystem>
+#include <cstdio>
 #include <map>
 
 #include <gtest/gtest.h>
@@ -249,6 +250,73 @@ TEST_F(PipelineModel, RefusesAGalleryOfAnotherModel) {
     auto p = Pipeline::Create(config, *other, gallery_, nullptr);
     ASSERT_FALSE(p.ok());
     EXPECT_NE(p.status().message().find("re-embed"), std::string::npos);
+}
+
+/// Issue 5: liveness per track in a stream. The person of Silent-Face's real sample is
+/// enrolled; the printed-photo spoof of the same person scores 0.54 against the template
+/// (above the 0.40 threshold), so without liveness it would be recognized.
+TEST(PipelineLiveness, ASpoofedTrackEmitsSpoofDetectedAndIsNeverRecognized) {
+    const fs::path samples = SharedDir() / "data/antispoof";
+    FG_REQUIRE_PATH(samples / "real_T1.jpg");
+    FG_REQUIRE_PATH(samples / "spoof_F2.jpg");
+    FG_REQUIRE_PATH(ModelsDir() / "fr_detect.onnx");
+    FG_REQUIRE_PATH(ModelsDir() / "fr_feature.onnx");
+    FG_REQUIRE_PATH(ModelsDir() / "fr_liveness.onnx");
+    fg::testing::TmpDir tmp;
+    std::shared_ptr<vision::Engine> engine;
+    std::shared_ptr<gallery::Gallery> gal;
+    ASSERT_NO_FATAL_FAILURE(testing::MakeEngineAndGallery(tmp.path(), 'c', engine, gal));
+    {
+        auto worker = engine->CreateWorker();
+        ASSERT_TRUE(worker.ok());
+        auto img = LoadImage(samples / "real_T1.jpg");
+        ASSERT_TRUE(img.ok());
+        auto f = (*worker)->Analyze(*img, {.max_faces = 1});
+        ASSERT_TRUE(f.ok() && !f->empty() && f->front().embedding);
+        std::vector<gallery::NewFace> faces = {
+            {f->front().embedding->values, f->front().quality.score, ""}};
+        auto r = gal->Enroll("mark", {.model_id = engine->embedder_info()->model_id}, faces);
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+    }
+    // A camera looking at the sample for 40 frames: an image folder of copies.
+    auto run = [&](const std::string& sample, bool liveness) {
+        const fs::path dir = tmp / (sample + (liveness ? "-live" : "-plain"));
+        fs::create_directories(dir);
+        for (int i = 0; i < 40; ++i) {
+            char name[16];
+            std::snprintf(name, sizeof name, "%03d.jpg", i);
+            fs::copy_file(samples / sample, dir / name);
+        }
+        PipelineConfig config;
+        StreamSpec s;
+        s.source.id = "door";
+        s.source.uri = dir.string();
+        s.source.process_every_frame = true;
+        config.streams.push_back(s);
+        config.liveness = liveness;
+        auto sink = std::make_shared<events::MemorySink>();
+        auto p = Pipeline::Create(std::move(config), engine, gal, sink);
+        EXPECT_TRUE(p.ok()) << p.status().ToString();
+        if (!p.ok()) return std::map<events::EventType, int>{};
+        EXPECT_TRUE((*p)->Start().ok());
+        EXPECT_TRUE((*p)->WaitFinished(std::chrono::minutes(5)));
+        (*p)->Stop();
+        std::map<events::EventType, int> count;
+        for (const events::Event& e : sink->events()) {
+            EXPECT_TRUE(events::ValidateEventJson(events::ToJson(e)).ok());
+            ++count[e.type()];
+        }
+        return count;
+    };
+    auto spoof_plain = run("spoof_F2.jpg", false);
+    EXPECT_GE(spoof_plain[events::EventType::kRecognized], 1)
+        << "without liveness the photo of the enrolled person should pass (the point of the test)";
+    auto spoof = run("spoof_F2.jpg", true);
+    EXPECT_GE(spoof[events::EventType::kSpoofDetected], 1);
+    EXPECT_EQ(spoof[events::EventType::kRecognized], 0) << "a spoofed track was recognized";
+    auto real = run("real_T1.jpg", true);
+    EXPECT_GE(real[events::EventType::kRecognized], 1);
+    EXPECT_EQ(real[events::EventType::kSpoofDetected], 0);
 }
 
 }  // namespace
