@@ -288,6 +288,7 @@ struct SpanReader final : faiss::IOReader {
     size_t operator()(void* ptr, size_t size, size_t nitems) override {
         if (size == 0) return nitems;
         const size_t n = std::min(nitems, (bytes_.size() - pos_) / size);
+        if (n == 0) return 0;  // FAISS reads empty vectors with a null destination
         std::memcpy(ptr, bytes_.data() + pos_, n * size);
         pos_ += n * size;
         return n;
