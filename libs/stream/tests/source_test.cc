@@ -379,6 +379,58 @@ TEST(LiveSourceTest, HttpMjpegGoesLiveThenStallsWhenTheServerGoes) {
     EXPECT_TRUE(log.Saw(SourceState::kStalled));
 }
 
+// A camera that sends a frame now and then (issue 4: "a camera that delivers 1 frame per
+// minute", scaled to one frame per 1.5 s). Configured as libs/stream/README.md says (stall and
+// read timeouts above the frame interval) it stays live, delivers every frame and never
+// reconnects; with the default-like short stall timeout it reports `stalled` between frames
+// and goes live again with the next frame, without losing it.
+TEST(LiveSourceTest, ACameraSendingAFrameEveryFewSecondsIsServedNotDropped) {
+    test::LoopbackServer server(test::LoopbackServer::Mode::kMjpeg, 1500ms);
+    const std::string uri = "http://127.0.0.1:" + std::to_string(server.port()) + "/video.mjpg";
+    {
+        StateLog log;
+        SourceConfig config{.id = "slow", .uri = uri, .read_timeout = 5s, .stall_timeout = 4s};
+        config.reconnect = {.min = 50ms, .max = 200ms};
+        auto source = MustCreate(config, {.on_state = log.Callback()});
+        ASSERT_NE(source, nullptr);
+        int frames = 0;
+        ASSERT_TRUE(WaitFor(
+            [&] {
+                if (source->TryPop()) ++frames;
+                return frames >= 3;
+            },
+            15s))
+            << source->Stats().last_error;
+        EXPECT_EQ(source->state(), SourceState::kLive);
+        EXPECT_FALSE(log.Saw(SourceState::kStalled));
+        EXPECT_EQ(source->Stats().reconnects, 0u);
+        EXPECT_EQ(source->Stats().frames_dropped, 0u);
+    }
+    {
+        StateLog log;
+        SourceConfig config{.id = "slow-short", .uri = uri, .read_timeout = 5s,
+                            .stall_timeout = 500ms};
+        config.reconnect = {.min = 50ms, .max = 200ms};
+        auto source = MustCreate(config, {.on_state = log.Callback()});
+        ASSERT_NE(source, nullptr);
+        int frames = 0;
+        ASSERT_TRUE(WaitFor(
+            [&] {
+                if (source->TryPop()) ++frames;
+                return frames >= 3;
+            },
+            15s))
+            << source->Stats().last_error;
+        EXPECT_TRUE(log.Saw(SourceState::kStalled));
+        EXPECT_EQ(source->Stats().frames_dropped, 0u);
+        // Stalled between frames, live again when one arrives.
+        const auto states = log.states();
+        EXPECT_NE(std::find(std::find(states.begin(), states.end(), SourceState::kStalled),
+                            states.end(), SourceState::kLive),
+                  states.end());
+    }
+}
+
 TEST(LiveSourceTest, MissingDeviceRetries) {
     SourceConfig config{.id = "cam", .uri = "/dev/video97"};
     config.reconnect = {.min = 20ms, .max = 50ms};

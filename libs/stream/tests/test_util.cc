@@ -97,7 +97,8 @@ void ChildProcess::Kill9() {
     }
 }
 
-LoopbackServer::LoopbackServer(Mode mode) : mode_(mode) {
+LoopbackServer::LoopbackServer(Mode mode, std::chrono::milliseconds frame_interval)
+    : mode_(mode), frame_interval_(frame_interval) {
     listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr = Loopback(0);
     bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
@@ -126,6 +127,7 @@ void LoopbackServer::Close() {
 void LoopbackServer::Serve() {
     std::vector<int> clients;
     int index = 0;
+    auto next_frame = std::chrono::steady_clock::now();
     while (!stop_) {
         pollfd p{listen_fd_, POLLIN, 0};
         if (poll(&p, 1, 20) > 0) {
@@ -146,7 +148,9 @@ void LoopbackServer::Serve() {
                 clients.push_back(fd);
             }
         }
-        if (mode_ == Mode::kMjpeg && !clients.empty()) {
+        if (mode_ == Mode::kMjpeg && !clients.empty() &&
+            std::chrono::steady_clock::now() >= next_frame) {
+            next_frame = std::chrono::steady_clock::now() + frame_interval_;
             std::vector<uchar> jpeg;
             cv::imencode(".jpg", PatternFrame(index++), jpeg);
             const std::string part = "--fgframe\r\nContent-Type: image/jpeg\r\nContent-Length: " +
@@ -162,7 +166,6 @@ void LoopbackServer::Serve() {
                     ++it;
                 }
             }
-            std::this_thread::sleep_for(std::chrono::milliseconds(40));
         }
     }
     for (int fd : clients) {

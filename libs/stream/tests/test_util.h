@@ -48,7 +48,9 @@ class ChildProcess {
 class LoopbackServer {
   public:
     enum class Mode { kSilent, kMjpeg };
-    explicit LoopbackServer(Mode mode);
+    /// kMjpeg sends a frame every `frame_interval` to every client.
+    explicit LoopbackServer(Mode mode,
+                            std::chrono::milliseconds frame_interval = std::chrono::milliseconds(40));
     ~LoopbackServer();  ///< closes the socket and every connection
     LoopbackServer(const LoopbackServer&) = delete;
     LoopbackServer& operator=(const LoopbackServer&) = delete;
@@ -58,6 +60,7 @@ class LoopbackServer {
   private:
     void Serve();
     Mode mode_;
+    std::chrono::milliseconds frame_interval_;
     int listen_fd_ = -1;
     int port_ = 0;
     std::atomic<bool> stop_{false};
