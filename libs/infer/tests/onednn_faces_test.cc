@@ -21,6 +21,7 @@
 #include "fg/infer/backend.h"
 #include "fg/infer/model_pack.h"
 #include "fg/testing/testing.h"
+#include "tensor_compare.h"
 #include "fg/vision/detector.h"
 #include "fg/vision/embedder.h"
 
@@ -141,16 +142,6 @@ Tensor CropTensor(const cv::Mat& bgr, const vision::FaceDetection& face, const P
         }
     }
     return t;
-}
-
-/// max |a - b| / max |b|, the figure the issue fixes at 1e-4.
-double RelativeError(const TensorView& a, const TensorView& b) {
-    double diff = 0, scale = 0;
-    for (std::int64_t i = 0; i < b.numel(); ++i) {
-        diff = std::max(diff, std::abs(double(a.data[i]) - double(b.data[i])));
-        scale = std::max(scale, std::abs(double(b.data[i])));
-    }
-    return diff / std::max(scale, 1e-12);
 }
 
 TEST(OneDnnFacesTest, EveryPackModelMatchesOpenCvOnRealFaces) {

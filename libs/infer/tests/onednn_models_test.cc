@@ -15,6 +15,7 @@
 #include "fg/infer/backend.h"
 #include "fg/infer/model_pack.h"
 #include "fg/testing/testing.h"
+#include "tensor_compare.h"
 
 namespace fg::infer {
 namespace {
@@ -35,16 +36,6 @@ Tensor Random(std::vector<std::int64_t> shape, unsigned seed) {
     t.data.resize(static_cast<std::size_t>(t.View().numel()));
     for (auto& v : t.data) v = dist(rng);
     return t;
-}
-
-/// max |a - b| / max |b|, the figure the issue fixes at 1e-4.
-double RelativeError(const TensorView& a, const TensorView& b) {
-    double diff = 0, scale = 0;
-    for (std::int64_t i = 0; i < b.numel(); ++i) {
-        diff = std::max(diff, std::abs(double(a.data[i]) - double(b.data[i])));
-        scale = std::max(scale, std::abs(double(b.data[i])));
-    }
-    return diff / std::max(scale, 1e-12);
 }
 
 std::vector<Tensor> Copy(const std::vector<TensorView>& views) {
