@@ -659,6 +659,8 @@ struct BenchArgs {
     int queries = 1000;
     std::vector<int> ef_search = {96};
     std::vector<int> nprobe = {32};
+    std::vector<int> rerank = {gallery::IndexConfig{}.scan_rerank};
+    int scan_dims = 0;
     int nlist = 0;
     int hnsw_m = 32;
     bool with_store = false;
@@ -827,6 +829,8 @@ int RunBench(const BenchArgs& b) {
     cfg.hnsw_ef_search = b.ef_search.front();
     cfg.ivf_nprobe = b.nprobe.front();
     cfg.ivf_nlist = b.nlist;
+    cfg.scan_rerank = b.rerank.front();
+    cfg.scan_dims = b.scan_dims;
     auto t0 = std::chrono::steady_clock::now();
     auto index = gallery::FaceIndex::Build(cfg, ids, xb);
     if (!index.ok()) return Fail(index.status());
@@ -853,11 +857,13 @@ int RunBench(const BenchArgs& b) {
     Timing first;
     auto efforts = built == gallery::IndexKind::kHnsw  ? b.ef_search
                    : built == gallery::IndexKind::kIvf ? b.nprobe
+                   : built == gallery::IndexKind::kScan ? b.rerank
                                                        : std::vector<int>{0};
     for (size_t e = 0; e < efforts.size(); ++e) {
         gallery::IndexConfig c = cfg;
         if (built == gallery::IndexKind::kHnsw) c.hnsw_ef_search = efforts[e];
         if (built == gallery::IndexKind::kIvf) c.ivf_nprobe = efforts[e];
+        if (built == gallery::IndexKind::kScan) c.scan_rerank = efforts[e];
         (*reopened)->SetSearchEffort(c);
         auto t = TimeSearches(**reopened, xq, b.queries, b.dim, truth);
         if (!t.ok()) return Fail(t.status());
@@ -865,6 +871,7 @@ int RunBench(const BenchArgs& b) {
         nlohmann::json row{{"p50_ms", t->p50}, {"p99_ms", t->p99}, {"recall_at_1", t->recall}};
         if (built == gallery::IndexKind::kHnsw) row["ef_search"] = efforts[e];
         if (built == gallery::IndexKind::kIvf) row["nprobe"] = efforts[e];
+        if (built == gallery::IndexKind::kScan) row["rerank"] = efforts[e];
         sweep.push_back(row);
     }
     nlohmann::json out{{"size", b.size},
@@ -886,6 +893,7 @@ int RunBench(const BenchArgs& b) {
         out["ef_search"] = efforts.front();
     }
     if (built == gallery::IndexKind::kIvf) out["nprobe"] = efforts.front();
+    if (built == gallery::IndexKind::kScan) out["rerank"] = efforts.front();
     reopened->reset();
     if (b.with_store) {
         // Full path: one template per subject, sealed, into SQLite through the bulk path
@@ -1163,7 +1171,7 @@ void RegisterGalleryCommands(CLI::App& app, Action& action) {
         bench->add_subcommand("gallery", "Identify latency and recall on a synthetic gallery");
     bg->add_option("--size", b->size, "Templates")->capture_default_str();
     bg->add_option("--dim", b->dim, "Dimension")->capture_default_str();
-    bg->add_option("--index", b->index, "auto, flat, hnsw, ivf")->capture_default_str();
+    bg->add_option("--index", b->index, "auto, flat, scan, hnsw, ivf")->capture_default_str();
     bg->add_option("--queries", b->queries, "Probes")->capture_default_str();
     bg->add_option("--data", b->data,
                    "Synthetic vectors: face (spread like face embeddings, see BENCHMARKS.md) or "
@@ -1178,6 +1186,15 @@ void RegisterGalleryCommands(CLI::App& app, Action& action) {
         ->delimiter(',')
         ->capture_default_str();
     bg->add_option("--nlist", b->nlist, "IVF lists (0: 4 sqrt(N))")->capture_default_str();
+    bg->add_option("--rerank", b->rerank,
+                   "scan: candidates re-ranked exactly; several values give a sweep")
+        ->delimiter(',')
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    bg->add_option("--scan-dims", b->scan_dims,
+                   "scan: coded principal components (0: enough for the index's variance share)")
+        ->check(CLI::Range(0, 512))
+        ->capture_default_str();
     bg->add_option("--hnsw-m", b->hnsw_m, "HNSW M")->capture_default_str();
     bg->add_flag("--with-store", b->with_store,
                  "Also bulk-enroll into SQLite (throughput) and reopen the gallery");

@@ -674,11 +674,11 @@ Status Gallery::CheckConsistency() {
 
 Status Gallery::MaybeUpgradeIndex() {
     // Runs under Enroll's exclusive lock: exact search stops meeting the latency target past
-    // auto_hnsw_above, so an "auto" gallery switches to HNSW once, when it crosses it.
+    // auto_scan_above, so an "auto" gallery switches to the scan index once, when it crosses it.
     if (settings_.index != "auto" || !index_ || index_->kind() != IndexKind::kFlat)
         return Status::Ok();
     const IndexConfig c = ResolvedIndexConfig();
-    if (index_->size() <= c.auto_hnsw_above) return Status::Ok();
+    if (index_->size() <= c.auto_scan_above) return Status::Ok();
     std::vector<std::int64_t> ids;
     std::vector<float> vectors;
     FG_RETURN_IF_ERROR(index_->ExportVectors(ids, vectors));

@@ -20,6 +20,9 @@
 #include <shared_mutex>
 #include <unordered_set>
 
+#include "kernels.h"
+#include "scan_index.h"
+
 namespace fg::gallery {
 
 std::string_view IndexKindName(IndexKind kind) {
@@ -32,16 +35,19 @@ std::string_view IndexKindName(IndexKind kind) {
             return "hnsw";
         case IndexKind::kIvf:
             return "ivf";
+        case IndexKind::kScan:
+            return "scan";
     }
     return "?";
 }
 
 Result<IndexKind> ParseIndexKind(std::string_view name) {
-    for (IndexKind k : {IndexKind::kAuto, IndexKind::kFlat, IndexKind::kHnsw, IndexKind::kIvf}) {
+    for (IndexKind k : {IndexKind::kAuto, IndexKind::kFlat, IndexKind::kScan, IndexKind::kHnsw,
+                        IndexKind::kIvf}) {
         if (IndexKindName(k) == name) return k;
     }
     return InvalidArgument("unknown index kind '" + std::string(name) +
-                           "' (auto, flat, hnsw, ivf)");
+                           "' (auto, flat, scan, hnsw, ivf)");
 }
 
 Status IndexConfig::Validate() const {
@@ -49,6 +55,8 @@ Status IndexConfig::Validate() const {
     if (hnsw_m < 4 || hnsw_ef_search < 1 || hnsw_ef_construction < 1)
         return InvalidArgument("bad HNSW parameters");
     if (ivf_nlist < 0 || ivf_nprobe < 1) return InvalidArgument("bad IVF parameters");
+    if (scan_dims < 0 || scan_rerank < 1 || !(scan_keep_variance > 0) || scan_keep_variance > 1)
+        return InvalidArgument("bad scan parameters");
     return Status::Ok();
 }
 
@@ -134,6 +142,15 @@ class FaissFaceIndex final : public FaceIndex {
         k = int(std::min<std::int64_t>(k, live));
         std::vector<Neighbor> out;
         if (k <= 0) return out;
+        if (kind_ == IndexKind::kFlat) {
+            // FAISS's own single-query scan is scalar in Debian's build (see kernels.h).
+            const auto* map = static_cast<const faiss::IndexIDMap2*>(index_.get());
+            const auto* flat = static_cast<const faiss::IndexFlat*>(map->index);
+            for (const auto& [s, row] :
+                 kernels::ExactTopK(flat->get_xb(), flat->ntotal, size_t(dim_), query.data(), k))
+                out.push_back({map->id_map[size_t(row)], s});
+            return out;
+        }
         const int fetch =
             int(std::min<std::int64_t>(index_->ntotal, k + std::int64_t(removed_.size())));
         std::vector<float> d(static_cast<size_t>(fetch));
@@ -345,6 +362,15 @@ Result<std::unique_ptr<faiss::Index>> MakeFaissIndex(const IndexConfig& c, Index
 
 }  // namespace
 
+std::vector<std::uint8_t> SnapshotHeader(IndexKind kind, int dim) {
+    std::vector<std::uint8_t> out(
+        sizeof kMagic + 3 * sizeof(std::uint32_t) + sizeof(std::uint64_t), 0);
+    const std::uint32_t header[3] = {kFormat, std::uint32_t(kind), std::uint32_t(dim)};
+    std::memcpy(out.data(), kMagic, sizeof kMagic);
+    std::memcpy(out.data() + sizeof kMagic, header, sizeof header);
+    return out;  // zero tombstones
+}
+
 Result<std::unique_ptr<FaceIndex>> FaceIndex::Build(const IndexConfig& config,
                                                     std::span<const std::int64_t> ids,
                                                     std::span<const float> vectors) {
@@ -354,7 +380,8 @@ Result<std::unique_ptr<FaceIndex>> FaceIndex::Build(const IndexConfig& config,
         return InvalidArgument("index build: size mismatch");
     IndexKind kind = config.kind;
     if (kind == IndexKind::kAuto)
-        kind = n > config.auto_hnsw_above ? IndexKind::kHnsw : IndexKind::kFlat;
+        kind = n > config.auto_scan_above ? IndexKind::kScan : IndexKind::kFlat;
+    if (kind == IndexKind::kScan) return BuildScanIndex(config, ids, vectors);
     FG_ASSIGN_OR_RETURN(auto index, MakeFaissIndex(config, kind, n));
     if (kind == IndexKind::kIvf) {
         const std::int64_t need =
@@ -389,8 +416,14 @@ Result<std::unique_ptr<FaceIndex>> FaceIndex::Deserialize(const IndexConfig& con
     }
     const auto kind = IndexKind(header[1]);
     const int dim = int(header[2]);
-    if (kind != IndexKind::kFlat && kind != IndexKind::kHnsw && kind != IndexKind::kIvf) {
+    if (kind != IndexKind::kFlat && kind != IndexKind::kHnsw && kind != IndexKind::kIvf &&
+        kind != IndexKind::kScan) {
         return DataLoss("index snapshot has an unknown kind");
+    }
+    if (dim <= 0 || dim > 8192) return DataLoss("index snapshot has a bad dimension");
+    if (kind == IndexKind::kScan) {
+        if (ntomb != 0) return DataLoss("index snapshot header is damaged");
+        return DeserializeScanIndex(config, dim, bytes.subspan(pos));
     }
     std::unordered_set<std::int64_t> removed;
     for (std::uint64_t i = 0; i < ntomb; ++i) {

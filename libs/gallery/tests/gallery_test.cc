@@ -470,16 +470,23 @@ TEST_F(GalleryTest, ExportImportRoundTrip) {
               StatusCode::kInvalidArgument);
 }
 
-TEST_F(GalleryTest, AutoIndexSwitchesToHnswPastTheThreshold) {
+TEST_F(GalleryTest, AutoIndexSwitchesToScanPastTheThreshold) {
     GalleryOptions o{.location = path_, .keys = keys_};
-    o.index.auto_hnsw_above = 50;
+    o.index.auto_scan_above = 50;
     auto g = Gallery::Open(o);
     ASSERT_TRUE(g.ok());
     EnrollPeople(**g, 20);
     EXPECT_EQ((*g)->Stats()->index_kind, "flat");
     EnrollPeople(**g, 40);  // p0..p19 again, plus more
-    EXPECT_EQ((*g)->Stats()->index_kind, "hnsw");
+    EXPECT_EQ((*g)->Stats()->index_kind, "scan");
     EXPECT_EQ((*g)->Identify(Probe(Sample(33, 9)))->subject_id, "p33");
+    // The switched index is what the snapshot holds: a reopened gallery loads it back.
+    ASSERT_TRUE((*g)->Close().ok());
+    g->reset();
+    auto again = Gallery::Open(o);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_EQ((*again)->Stats()->index_kind, "scan");
+    EXPECT_EQ((*again)->Identify(Probe(Sample(33, 9)))->subject_id, "p33");
 }
 
 }  // namespace

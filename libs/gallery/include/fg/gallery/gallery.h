@@ -35,7 +35,7 @@ struct GallerySettings {
     float margin = 0.05f;              ///< minimum lead of the best subject over the runner-up
     int top_k = 5;                     ///< candidates returned by identify
     float duplicate_threshold = 0.6f;  ///< enrollment refuses a face this close to another subject
-    std::string index = "auto";        ///< auto, flat, hnsw, ivf
+    std::string index = "auto";        ///< auto, flat, scan, hnsw, ivf
     /// Opt-in: also store each enrolled face's aligned crop (sealed like the templates), so the
     /// gallery can be re-embedded with another model. Off by default: no face images kept.
     bool keep_crops = false;

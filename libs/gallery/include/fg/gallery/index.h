@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The vector index of a gallery: FAISS inner-product search over L2-normalised templates,
-// keyed by the store's face ids. Exact (Flat) for small galleries, HNSW past a measured size
-// (see BENCHMARKS.md "Gallery"), IVF on request. The public header does not include FAISS.
+// keyed by the store's face ids. Exact (flat) for small galleries, a compressed scan with exact
+// re-ranking ("scan") past a measured size (see BENCHMARKS.md "Gallery"), HNSW or IVF on
+// request. The public header does not include FAISS.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +15,8 @@
 
 namespace fg::gallery {
 
-enum class IndexKind { kAuto, kFlat, kHnsw, kIvf };
+// Values are stored in snapshots: append only.
+enum class IndexKind { kAuto, kFlat, kHnsw, kIvf, kScan };
 
 std::string_view IndexKindName(IndexKind kind);
 Result<IndexKind> ParseIndexKind(std::string_view name);
@@ -22,16 +24,22 @@ Result<IndexKind> ParseIndexKind(std::string_view name);
 struct IndexConfig {
     IndexKind kind = IndexKind::kAuto;
     int dim = 512;
-    /// kAuto: exact search up to this many templates, HNSW above. Set high on purpose: with
-    /// genuine probes at cosine ~0.7 (real face data), approximate indexes miss the right
-    /// template often (IVF-Flat at 1M: recall@1 0.77 at nprobe 64; HNSW at 50k: 0.987 at
-    /// efSearch 64; BENCHMARKS.md "Gallery"), so exactness wins while it is affordable.
-    std::int64_t auto_hnsw_above = 200000;
+    /// kAuto: exact search up to this many templates (about a millisecond), "scan" above.
+    /// Graph and cell indexes miss face probes often (a genuine probe sits at cosine ~0.7 from
+    /// its template: HNSW at 1M recall@1 0.90 at 1.7 ms, IVF-Flat 0.96 at 31 ms); the scan
+    /// keeps recall@1 >= 0.999 (BENCHMARKS.md "Gallery").
+    std::int64_t auto_scan_above = 20000;
     int hnsw_m = 32;
     int hnsw_ef_construction = 64;
     int hnsw_ef_search = 96;
     int ivf_nlist = 0;  ///< 0: 4 * sqrt(n) at build
     int ivf_nprobe = 32;
+    /// scan: principal components coded (4 bits each); 0 = the fewest, in runs of 8, that keep
+    /// `scan_keep_variance` of the variance (72 of 512 on face-shaped data).
+    int scan_dims = 0;
+    float scan_keep_variance = 0.75f;
+    /// scan: candidates re-ranked exactly with the full vectors (at least k).
+    int scan_rerank = 128;
     Status Validate() const;
 };
 
@@ -71,7 +79,8 @@ class FaceIndex {
                                  std::vector<float>& vectors) const = 0;
     /// Approximate resident bytes of the index.
     virtual std::int64_t MemoryBytes() const = 0;
-    /// Applies the search-time effort of `config` (HNSW efSearch, IVF nprobe); exact indexes
+    /// Applies the search-time effort of `config` (HNSW efSearch, IVF nprobe, scan re-rank
+    /// count); exact indexes
     /// ignore it. For measuring recall against latency without rebuilding.
     virtual void SetSearchEffort(const IndexConfig& config) = 0;
 };
