@@ -93,11 +93,7 @@ class FaissFaceIndex final : public FaceIndex {
     }
 
     Status Add(std::span<const std::int64_t> ids, std::span<const float> vectors) override {
-        if (vectors.size() != ids.size() * size_t(dim_)) {
-            return InvalidArgument("index add: " + std::to_string(vectors.size()) + " floats for " +
-                                   std::to_string(ids.size()) + " ids of dim " +
-                                   std::to_string(dim_));
-        }
+        FG_RETURN_IF_ERROR(CheckAddSizes(vectors.size(), ids.size(), dim_));
         std::unique_lock lock(mu_);
         if (auto* map = dynamic_cast<faiss::IndexIDMap2*>(index_.get())) {
             for (std::int64_t id : ids) {
@@ -133,10 +129,7 @@ class FaissFaceIndex final : public FaceIndex {
     }
 
     Result<std::vector<Neighbor>> Search(std::span<const float> query, int k) const override {
-        if (query.size() != size_t(dim_)) {
-            return InvalidArgument("query has " + std::to_string(query.size()) +
-                                   " values, index dim is " + std::to_string(dim_));
-        }
+        FG_RETURN_IF_ERROR(CheckQuerySize(query.size(), dim_));
         std::shared_lock lock(mu_);
         const std::int64_t live = index_->ntotal - std::int64_t(removed_.size());
         k = int(std::min<std::int64_t>(k, live));
@@ -361,6 +354,18 @@ Result<std::unique_ptr<faiss::Index>> MakeFaissIndex(const IndexConfig& c, Index
 }
 
 }  // namespace
+
+Status CheckAddSizes(size_t floats, size_t ids, int dim) {
+    if (floats == ids * size_t(dim)) return Status::Ok();
+    return InvalidArgument("index add: " + std::to_string(floats) + " floats for " +
+                           std::to_string(ids) + " ids of dim " + std::to_string(dim));
+}
+
+Status CheckQuerySize(size_t values, int dim) {
+    if (values == size_t(dim)) return Status::Ok();
+    return InvalidArgument("query has " + std::to_string(values) + " values, index dim is " +
+                           std::to_string(dim));
+}
 
 std::vector<std::uint8_t> SnapshotHeader(IndexKind kind, int dim) {
     std::vector<std::uint8_t> out(

@@ -40,11 +40,7 @@ class ScanIndex final : public FaceIndex {
     }
 
     Status Add(std::span<const std::int64_t> ids, std::span<const float> vectors) override {
-        if (vectors.size() != ids.size() * size_t(dim_)) {
-            return InvalidArgument("index add: " + std::to_string(vectors.size()) + " floats for " +
-                                   std::to_string(ids.size()) + " ids of dim " +
-                                   std::to_string(dim_));
-        }
+        FG_RETURN_IF_ERROR(CheckAddSizes(vectors.size(), ids.size(), dim_));
         std::unique_lock lock(mu_);
         std::unordered_set<std::int64_t> batch;
         for (std::int64_t id : ids) {
@@ -96,10 +92,7 @@ class ScanIndex final : public FaceIndex {
     }
 
     Result<std::vector<Neighbor>> Search(std::span<const float> query, int kk) const override {
-        if (query.size() != size_t(dim_)) {
-            return InvalidArgument("query has " + std::to_string(query.size()) +
-                                   " values, index dim is " + std::to_string(dim_));
-        }
+        FG_RETURN_IF_ERROR(CheckQuerySize(query.size(), dim_));
         std::shared_lock lock(mu_);
         const std::int64_t n = std::int64_t(ids_.size());
         std::vector<Neighbor> out;

@@ -22,6 +22,10 @@ Result<std::unique_ptr<FaceIndex>> BuildScanIndex(const IndexConfig& config,
                                                   std::span<const std::int64_t> ids,
                                                   std::span<const float> vectors);
 
+/// Argument checks shared by every index kind (index.cc).
+Status CheckAddSizes(size_t floats, size_t ids, int dim);
+Status CheckQuerySize(size_t values, int dim);
+
 /// The common snapshot header (magic, format, kind, dim, no tombstones); index.cc owns it.
 std::vector<std::uint8_t> SnapshotHeader(IndexKind kind, int dim);
 
