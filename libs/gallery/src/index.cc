@@ -346,6 +346,7 @@ Result<std::unique_ptr<faiss::Index>> MakeFaissIndex(const IndexConfig& c, Index
                 break;
             }
             case IndexKind::kAuto:
+            case IndexKind::kScan:  // not a FAISS index (scan_index.cc)
                 break;
         }
     }));

@@ -4,7 +4,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <climits>
 #include <cstring>
 
 namespace fg::gallery::kernels {
@@ -65,7 +64,15 @@ __attribute__((target("avx512f"))) float DotAvx512(const float* a, const float* 
     }
     for (; i + 16 <= d; i += 16)
         s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-    float r = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    // By halves through memory: GCC 12's 512-bit reduce and extract intrinsics read an
+    // uninitialised register (-Wuninitialized).
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, _mm512_add_ps(s0, s1));
+    const __m256 h8 = _mm256_add_ps(_mm256_load_ps(lanes), _mm256_load_ps(lanes + 8));
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    float r = _mm_cvtss_f32(h);
     for (; i < d; ++i) r += a[i] * b[i];
     return r;
 }
@@ -188,26 +195,16 @@ float Dot(const float* a, const float* b, size_t d) {
 
 std::vector<std::pair<float, std::int64_t>> ExactTopK(const float* rows, std::int64_t n, size_t d,
                                                       const float* q, int k) {
-    std::vector<std::pair<float, std::int64_t>> heap;  // min-heap: worst kept on top
-    if (k <= 0) return heap;
-    heap.reserve(size_t(k));
-    auto worse = [](const auto& a, const auto& b) { return a.first > b.first; };
+    TopK<float> top(k);
     for (std::int64_t i = 0; i < n; ++i) {
         if (i + 8 < n) __builtin_prefetch(rows + (i + 8) * std::int64_t(d));
-        const float s = Dot(q, rows + i * std::int64_t(d), d);
-        if (int(heap.size()) < k) {
-            heap.emplace_back(s, i);
-            std::push_heap(heap.begin(), heap.end(), worse);
-        } else if (s > heap.front().first) {
-            std::pop_heap(heap.begin(), heap.end(), worse);
-            heap.back() = {s, i};
-            std::push_heap(heap.begin(), heap.end(), worse);
-        }
+        top.Push(Dot(q, rows + i * std::int64_t(d), d), i);
     }
+    std::vector<std::pair<float, std::int64_t>>& heap = top.heap;
     std::sort(heap.begin(), heap.end(), [](const auto& a, const auto& b) {
         return a.first > b.first || (a.first == b.first && a.second < b.second);
     });
-    return heap;
+    return std::move(heap);
 }
 
 void PutCodes(std::uint8_t* block, int groups, int lane, const std::uint8_t* codes) {
@@ -225,22 +222,6 @@ void GetCodes(const std::uint8_t* block, int groups, int lane, std::uint8_t* cod
             codes[8 * g + j] = run[j] & 0x0F;
             codes[8 * g + 4 + j] = run[j] >> 4;
         }
-    }
-}
-
-std::int32_t TopInts::Floor() const {
-    return int(heap.size()) < capacity ? INT32_MIN : heap.front().first;
-}
-
-void TopInts::Push(std::int32_t score, std::int64_t row) {
-    auto worse = [](const auto& a, const auto& b) { return a.first > b.first; };
-    if (int(heap.size()) < capacity) {
-        heap.emplace_back(score, row);
-        std::push_heap(heap.begin(), heap.end(), worse);
-    } else if (score > heap.front().first) {
-        std::pop_heap(heap.begin(), heap.end(), worse);
-        heap.back() = {score, row};
-        std::push_heap(heap.begin(), heap.end(), worse);
     }
 }
 

@@ -7,8 +7,10 @@
 // Thread-safety: stateless functions; safe from any thread.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -37,14 +39,30 @@ void PutCodes(std::uint8_t* block, int groups, int lane, const std::uint8_t* cod
 void GetCodes(const std::uint8_t* block, int groups, int lane, std::uint8_t* codes);
 
 /// A bounded min-heap of the best `capacity` (score, row) pairs seen so far.
-struct TopInts {
-    explicit TopInts(int capacity) : capacity(capacity) { heap.reserve(size_t(capacity)); }
+template <typename Score>
+struct TopK {
+    explicit TopK(int capacity) : capacity(capacity) { heap.reserve(size_t(std::max(capacity, 0))); }
     int capacity;
-    std::vector<std::pair<std::int32_t, std::int64_t>> heap;  // min-heap on score
-    /// Scores must beat this to enter (INT32_MIN until full).
-    std::int32_t Floor() const;
-    void Push(std::int32_t score, std::int64_t row);
+    std::vector<std::pair<Score, std::int64_t>> heap;  // min-heap on score
+    /// Scores must beat this to enter (the lowest Score until full).
+    Score Floor() const {
+        return int(heap.size()) < capacity ? std::numeric_limits<Score>::lowest()
+                                           : heap.front().first;
+    }
+    void Push(Score score, std::int64_t row) {
+        if (capacity <= 0) return;
+        auto worse = [](const auto& a, const auto& b) { return a.first > b.first; };
+        if (int(heap.size()) < capacity) {
+            heap.emplace_back(score, row);
+            std::push_heap(heap.begin(), heap.end(), worse);
+        } else if (score > heap.front().first) {
+            std::pop_heap(heap.begin(), heap.end(), worse);
+            heap.back() = {score, row};
+            std::push_heap(heap.begin(), heap.end(), worse);
+        }
+    }
 };
+using TopInts = TopK<std::int32_t>;
 
 /// Scans `nblocks` blocks whose first template has row `first_row`, keeping the best scores of
 /// rows below `limit` in `top`. `q` holds 8 * groups int8 weights.
