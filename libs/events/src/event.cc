@@ -9,8 +9,11 @@
 #include <cstdio>
 #include <ctime>
 #include <functional>
+#include <limits>
 #include <random>
 #include <thread>
+
+#include <openssl/evp.h>
 
 namespace fg::events {
 namespace {
@@ -296,6 +299,23 @@ std::string Base64Encode(std::span<const std::uint8_t> bytes) {
     return out;
 }
 
+Result<std::vector<std::uint8_t>> Base64Decode(std::string_view text) {
+    // OpenSSL's decoder (strict alphabet, no whitespace); it counts padding as zero bytes.
+    if (text.size() % 4 != 0) return InvalidArgument("base64: length is not a multiple of 4");
+    if (text.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+        return InvalidArgument("base64: too long");
+    }
+    std::vector<std::uint8_t> out(text.size() / 4 * 3);
+    const int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()),
+                                  static_cast<int>(text.size()));
+    if (n < 0) return InvalidArgument("base64: not valid base64");
+    std::size_t pad = 0;
+    if (!text.empty() && text.back() == '=') ++pad;
+    if (text.size() > 1 && text[text.size() - 2] == '=') ++pad;
+    out.resize(static_cast<std::size_t>(n) - pad);
+    return out;
+}
+
 Event MakeEvent(std::string stream_id, Payload payload) {
     Event e;
     e.event_id = NewEventId();
@@ -320,10 +340,11 @@ nlohmann::json ToJson(const Event& event) {
         j["frame_index"] = *event.frame_index;
     }
     if (event.box) {
-        j["box"] = {{"x1", Pixel(event.box->x1)},
-                    {"y1", Pixel(event.box->y1)},
-                    {"x2", Pixel(event.box->x2)},
-                    {"y2", Pixel(event.box->y2)}};
+        // The wire format keeps corners (schema v1), the API the one box type (x, y, w, h).
+        j["box"] = {{"x1", Pixel(event.box->x)},
+                    {"y1", Pixel(event.box->y)},
+                    {"x2", Pixel(event.box->right())},
+                    {"y2", Pixel(event.box->bottom())}};
     }
     j["data"] = PayloadJson(event.payload);
     return j;
@@ -349,8 +370,8 @@ Result<Event> FromJson(const nlohmann::json& json) {
     }
     if (json.contains("box")) {
         const auto& b = json["box"];
-        e.box = Box{b["x1"].get<float>(), b["y1"].get<float>(), b["x2"].get<float>(),
-                    b["y2"].get<float>()};
+        e.box = Rect2f::FromCorners(b["x1"].get<float>(), b["y1"].get<float>(),
+                                    b["x2"].get<float>(), b["y2"].get<float>());
     }
     FG_ASSIGN_OR_RETURN(e.payload, PayloadFromJson(type, json["data"]));
     return e;

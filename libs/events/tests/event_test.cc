@@ -115,7 +115,7 @@ std::vector<Event> OneOfEachType() {
         e.timestamp_ms = 1700000000123;
         e.track_id = 7;
         e.frame_index = 42;
-        e.box = Box{10.25f, 20.5f, 110.75f, 140.0f};
+        e.box = Rect2f::FromCorners(10.25f, 20.5f, 110.75f, 140.0f);
         return e;
     };
     events.push_back(base(TrackStarted{.detection_score = 0.91f}));

@@ -30,7 +30,7 @@ void BM_TrackerUpdate(benchmark::State& state) {
             Face& f = faces[i];
             f.x += f.vx;
             f.y += f.vy;
-            dets[i] = {{f.x - 40, f.y - 48, f.x + 40, f.y + 48}, 0.9f};
+            dets[i] = {{f.x - 40, f.y - 48, 80, 96}, 0.9f};
         }
         const auto step = tracker->Update(dets);
         for (const auto& t : step.tracks) {

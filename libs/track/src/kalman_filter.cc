@@ -20,8 +20,9 @@ float Sq(float v) { return v * v; }
 BoxKalmanFilter::BoxKalmanFilter(float std_weight_position, float std_weight_velocity)
     : std_pos_(std_weight_position), std_vel_(std_weight_velocity) {}
 
-void BoxKalmanFilter::Initiate(const Box& box) {
-    x_ = {(box.x1 + box.x2) / 2, (box.y1 + box.y2) / 2, box.width(), box.height(), 0, 0, 0, 0};
+void BoxKalmanFilter::Initiate(const Rect2f& box) {
+    const Point2f c = box.center();
+    x_ = {c.x, c.y, box.width, box.height, 0, 0, 0, 0};
     for (int i = 0; i < 4; ++i) {
         const float s = ScaleOf(x_, i);
         // Position is known from the detection; velocity is not (10x wider prior).
@@ -54,9 +55,9 @@ void BoxKalmanFilter::Predict() {
     x_[3] = std::max(x_[3], 1.0f);
 }
 
-void BoxKalmanFilter::Update(const Box& box) {
-    const std::array<float, 4> z = {
-        (box.x1 + box.x2) / 2, (box.y1 + box.y2) / 2, box.width(), box.height()};
+void BoxKalmanFilter::Update(const Rect2f& box) {
+    const Point2f c = box.center();
+    const std::array<float, 4> z = {c.x, c.y, box.width, box.height};
     for (int i = 0; i < 4; ++i) {
         const float r = Sq(std_pos_ * ScaleOf(x_, i));
         const float s = p_pp_[i] + r;  // innovation variance, > 0 since r > 0
@@ -82,10 +83,10 @@ void BoxKalmanFilter::FreezeSize() {
     x_[7] = 0;
 }
 
-Box BoxKalmanFilter::box() const {
+Rect2f BoxKalmanFilter::box() const {
     const float w = std::max(x_[2], 1.0f);
     const float h = std::max(x_[3], 1.0f);
-    return {x_[0] - w / 2, x_[1] - h / 2, x_[0] + w / 2, x_[1] + h / 2};
+    return {x_[0] - w / 2, x_[1] - h / 2, w, h};
 }
 
 }  // namespace fg::track

@@ -11,15 +11,9 @@
 
 namespace fg::track {
 
-float Box::area() const {
-    const float w = width();
-    const float h = height();
-    return (w > 0 && h > 0) ? w * h : 0.0f;
-}
-
-float IoU(const Box& a, const Box& b) {
-    const float iw = std::min(a.x2, b.x2) - std::max(a.x1, b.x1);
-    const float ih = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
+float IoU(const Rect2f& a, const Rect2f& b) {
+    const float iw = std::min(a.right(), b.right()) - std::max(a.x, b.x);
+    const float ih = std::min(a.bottom(), b.bottom()) - std::max(a.y, b.y);
     if (iw <= 0 || ih <= 0) {
         return 0.0f;
     }
@@ -176,7 +170,7 @@ struct Tracker::Impl {
         }
         const int rows = static_cast<int>(track_idx.size());
         const int cols = static_cast<int>(det_idx.size());
-        std::vector<Box> predicted(rows);
+        std::vector<Rect2f> predicted(rows);
         for (int r = 0; r < rows; ++r) {
             predicted[r] = tracks[track_idx[r]].kf.box();
         }
@@ -216,9 +210,9 @@ struct Tracker::Impl {
         std::vector<int> low;
         for (int i = 0; i < static_cast<int>(dets.size()); ++i) {
             const Detection& d = dets[i];
-            const bool finite = std::isfinite(d.score) && std::isfinite(d.box.x1) &&
-                                std::isfinite(d.box.y1) && std::isfinite(d.box.x2) &&
-                                std::isfinite(d.box.y2);
+            const bool finite = std::isfinite(d.score) && std::isfinite(d.box.x) &&
+                                std::isfinite(d.box.y) && std::isfinite(d.box.width) &&
+                                std::isfinite(d.box.height);
             if (!finite || d.box.area() <= 0) {
                 continue;
             }

@@ -6,18 +6,18 @@
 namespace fg::track {
 namespace {
 
-Box At(float cx, float cy, float w, float h) {
-    return {cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2};
+Rect2f At(float cx, float cy, float w, float h) {
+    return Rect2f::FromCorners(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2);
 }
 
 TEST(BoxKalmanFilterTest, InitiateReturnsTheMeasurement) {
     BoxKalmanFilter kf(1.0f / 20, 1.0f / 160);
     kf.Initiate(At(100, 50, 40, 60));
-    const Box b = kf.box();
-    EXPECT_FLOAT_EQ(b.x1, 80);
-    EXPECT_FLOAT_EQ(b.y1, 20);
-    EXPECT_FLOAT_EQ(b.x2, 120);
-    EXPECT_FLOAT_EQ(b.y2, 80);
+    const Rect2f b = kf.box();
+    EXPECT_FLOAT_EQ(b.x, 80);
+    EXPECT_FLOAT_EQ(b.y, 20);
+    EXPECT_FLOAT_EQ(b.right(), 120);
+    EXPECT_FLOAT_EQ(b.bottom(), 80);
     EXPECT_FLOAT_EQ(kf.state()[4], 0);
 }
 
@@ -35,10 +35,10 @@ TEST(BoxKalmanFilterTest, LearnsConstantVelocityAndExtrapolates) {
     for (int t = 31; t <= 40; ++t) {
         kf.Predict();
     }
-    const Box b = kf.box();
-    EXPECT_NEAR((b.x1 + b.x2) / 2, 100 + 4.0 * 40, 2.0);
-    EXPECT_NEAR((b.y1 + b.y2) / 2, 200 - 2.0 * 40, 2.0);
-    EXPECT_NEAR(b.width(), 50, 1.0);
+    const Rect2f b = kf.box();
+    EXPECT_NEAR(b.center().x, 100 + 4.0 * 40, 2.0);
+    EXPECT_NEAR(b.center().y, 200 - 2.0 * 40, 2.0);
+    EXPECT_NEAR(b.width, 50, 1.0);
 }
 
 TEST(BoxKalmanFilterTest, FreezeSizeStopsShrinking) {
@@ -49,11 +49,11 @@ TEST(BoxKalmanFilterTest, FreezeSizeStopsShrinking) {
         kf.Update(At(100, 100, 60.0f - 2.0f * t, 60.0f - 2.0f * t));
     }
     kf.FreezeSize();
-    const float w = kf.box().width();
+    const float w = kf.box().width;
     for (int t = 0; t < 100; ++t) {
         kf.Predict();
     }
-    EXPECT_FLOAT_EQ(kf.box().width(), w);
+    EXPECT_FLOAT_EQ(kf.box().width, w);
 }
 
 TEST(BoxKalmanFilterTest, SizeNeverBelowOnePixel) {
@@ -66,8 +66,8 @@ TEST(BoxKalmanFilterTest, SizeNeverBelowOnePixel) {
     for (int t = 0; t < 200; ++t) {
         kf.Predict();
     }
-    EXPECT_GE(kf.box().width(), 1.0f);
-    EXPECT_GE(kf.box().height(), 1.0f);
+    EXPECT_GE(kf.box().width, 1.0f);
+    EXPECT_GE(kf.box().height, 1.0f);
 }
 
 }  // namespace

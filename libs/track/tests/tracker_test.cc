@@ -16,14 +16,14 @@
 namespace fg::track {
 namespace {
 
-Box At(float cx, float cy, float w, float h) {
-    return {cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2};
+Rect2f At(float cx, float cy, float w, float h) {
+    return Rect2f::FromCorners(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2);
 }
 
 // One scripted detection: which synthetic face it belongs to (for the trace), box and score.
 struct Scripted {
     std::string face;
-    Box box;
+    Rect2f box;
     float score = 0.9f;
 };
 
@@ -122,10 +122,11 @@ const Track* Find(const TrackerStep& step, std::uint64_t id) {
 }
 
 TEST(IoUTest, Basics) {
-    EXPECT_FLOAT_EQ(IoU({0, 0, 10, 10}, {0, 0, 10, 10}), 1.0f);
-    EXPECT_FLOAT_EQ(IoU({0, 0, 10, 10}, {5, 0, 15, 10}), 50.0f / 150.0f);
-    EXPECT_FLOAT_EQ(IoU({0, 0, 10, 10}, {10, 0, 20, 10}), 0.0f);
-    EXPECT_FLOAT_EQ(IoU({0, 0, 0, 10}, {0, 0, 0, 10}), 0.0f);
+    const auto c = Rect2f::FromCorners;
+    EXPECT_FLOAT_EQ(IoU(c(0, 0, 10, 10), c(0, 0, 10, 10)), 1.0f);
+    EXPECT_FLOAT_EQ(IoU(c(0, 0, 10, 10), c(5, 0, 15, 10)), 50.0f / 150.0f);
+    EXPECT_FLOAT_EQ(IoU(c(0, 0, 10, 10), c(10, 0, 20, 10)), 0.0f);
+    EXPECT_FLOAT_EQ(IoU(c(0, 0, 0, 10), c(0, 0, 0, 10)), 0.0f);
 }
 
 TEST(TrackerConfigTest, DefaultsAreValid) { EXPECT_TRUE(TrackerConfig{}.Validate().ok()); }
@@ -162,8 +163,8 @@ TEST(TrackerTest, OneFaceMovingLinearly) {
     EXPECT_EQ(last.age, 9);
     EXPECT_EQ(last.frames_since_match, 0);
     EXPECT_EQ(last.start_frame, 1);
-    EXPECT_NEAR((last.box.x1 + last.box.x2) / 2, 145, 3);
-    EXPECT_NEAR(last.box.height(), 60, 1);
+    EXPECT_NEAR(last.box.center().x, 145, 3);
+    EXPECT_NEAR(last.box.height, 60, 1);
 }
 
 TEST(TrackerTest, TwoCrossingFacesKeepTheirIds) {
@@ -279,7 +280,7 @@ TEST(TrackerTest, DetectionEveryNFramesWithPredictionInBetween) {
     EXPECT_EQ(predicted.frames_since_match, 1);
     EXPECT_EQ(predicted.detection_index, -1);
     EXPECT_EQ(predicted.state, TrackState::kConfirmed);
-    EXPECT_NEAR((predicted.box.x1 + predicted.box.x2) / 2, 100 + 6.0 * 28, 4.0);
+    EXPECT_NEAR(predicted.box.center().x, 100 + 6.0 * 28, 4.0);
 }
 
 TEST(TrackerTest, SpuriousSingleFrameDetectionsAreNeverConfirmed) {
@@ -321,10 +322,11 @@ TEST(TrackerTest, DetectionBelowNewTrackThresholdDoesNotStartATrack) {
 TEST(TrackerTest, InvalidDetectionsAreIgnored) {
     auto tracker = Make();
     const float nan = std::numeric_limits<float>::quiet_NaN();
-    std::vector<Detection> dets = {{{0, 0, 0, 10}, 0.9f},
-                                   {{nan, 0, 10, 10}, 0.9f},
-                                   {{0, 0, 10, 10}, nan},
-                                   {{20, 20, 40, 40}, 0.9f}};
+    const auto c = Rect2f::FromCorners;
+    std::vector<Detection> dets = {{c(0, 0, 0, 10), 0.9f},
+                                   {c(nan, 0, 10, 10), 0.9f},
+                                   {c(0, 0, 10, 10), nan},
+                                   {c(20, 20, 40, 40), 0.9f}};
     const TrackerStep step = tracker->Update(dets);
     ASSERT_EQ(step.tracks.size(), 1u);
     EXPECT_EQ(step.tracks[0].detection_index, 3);

@@ -9,10 +9,12 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "fg/base/status.h"
+#include "fg/core/geometry.h"
 
 namespace fg::events {
 
@@ -32,14 +34,6 @@ enum class EventType {
 /// "spoof_detected".
 std::string_view EventTypeName(EventType type);
 Result<EventType> ParseEventType(std::string_view name);
-
-/// Face box in pixels of the source frame, corners (x1, y1) top-left, (x2, y2) bottom-right.
-struct Box {
-    float x1 = 0;
-    float y1 = 0;
-    float x2 = 0;
-    float y2 = 0;
-};
 
 /// A track was confirmed by the tracker.
 struct TrackStarted {
@@ -97,7 +91,9 @@ struct Event {
     std::optional<std::uint64_t> track_id;  ///< tracker id (unique per stream); none for stream_state
     std::int64_t timestamp_ms = 0;  ///< Unix epoch milliseconds, UTC (frame arrival time)
     std::optional<std::int64_t> frame_index;  ///< frame number in the stream, when relevant
-    std::optional<Box> box;                   ///< face box in that frame, when relevant
+    /// Face box in pixels of that frame, when relevant. The JSON form carries its corners
+    /// {x1, y1, x2, y2} (x2 = x + width, y2 = y + height).
+    std::optional<Rect2f> box;
     Payload payload;
 
     EventType type() const { return static_cast<EventType>(payload.index()); }
@@ -111,6 +107,8 @@ std::int64_t NowUnixMs();
 std::string FormatIso8601Utc(std::int64_t unix_ms);
 /// Standard base64 (RFC 4648, with padding), e.g. for best-shot JPEG bytes.
 std::string Base64Encode(std::span<const std::uint8_t> bytes);
+/// The inverse of Base64Encode; InvalidArgument for text that is not padded standard base64.
+Result<std::vector<std::uint8_t>> Base64Decode(std::string_view text);
 
 /// An event with a new id, timestamp NowUnixMs() and the given stream and payload.
 Event MakeEvent(std::string stream_id, Payload payload);

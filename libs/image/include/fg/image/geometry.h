@@ -1,35 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-// Plain geometry types shared by detection, alignment and tracking. No OpenCV here, so the
-// tracker and other pure libraries can use them without pulling in an image library.
+// Geometry on the plain types of fg/core/geometry.h: IoU, NMS, similarity transforms. No OpenCV.
 #pragma once
 
 #include <array>
 #include <span>
 #include <vector>
 
+#include "fg/core/geometry.h"
+
 namespace fg {
 
-struct Point2f {
-    float x = 0;
-    float y = 0;
-};
+// Point2f, Rect2f and Landmarks5 live in fg/core/geometry.h (no OpenCV, no image library).
 
-/// Axis-aligned box in pixels: top-left corner, width and height.
-struct Rect2f {
-    float x = 0;
-    float y = 0;
-    float width = 0;
-    float height = 0;
-
-    float area() const { return width > 0 && height > 0 ? width * height : 0.f; }
-    float right() const { return x + width; }
-    float bottom() const { return y + height; }
-    Point2f center() const { return {x + width / 2, y + height / 2}; }
-};
-
-/// Five facial landmarks in ArcFace order: left eye, right eye, nose tip, left mouth corner,
-/// right mouth corner ("left" = image left, i.e. the subject's right eye).
-using Landmarks5 = std::array<Point2f, 5>;
 
 /// Intersection over union of two boxes; 0 when either is empty.
 float IoU(const Rect2f& a, const Rect2f& b);

@@ -22,16 +22,16 @@ class BoxKalmanFilter {
     BoxKalmanFilter(float std_weight_position, float std_weight_velocity);
 
     /// Starts from a measurement with zero velocity and a wide velocity uncertainty.
-    void Initiate(const Box& box);
+    void Initiate(const Rect2f& box);
     /// Advances one frame.
     void Predict();
     /// Corrects with a measured box.
-    void Update(const Box& box);
+    void Update(const Rect2f& box);
     /// Sets the size velocities to zero (used for lost tracks so their boxes do not collapse).
     void FreezeSize();
 
-    /// Current estimate as corners; width and height are kept at least 1 pixel.
-    Box box() const;
+    /// Current estimate; width and height are kept at least 1 pixel.
+    Rect2f box() const;
     /// Position/size (0..3) and velocity (4..7) of the state.
     const std::array<float, 8>& state() const { return x_; }
 

@@ -11,28 +11,19 @@
 #include <vector>
 
 #include "fg/base/status.h"
+#include "fg/core/geometry.h"
 
 namespace fg::track {
 
-/// Axis-aligned box in pixels, corners (x1, y1) top-left and (x2, y2) bottom-right (x2 >= x1).
-struct Box {
-    float x1 = 0;
-    float y1 = 0;
-    float x2 = 0;
-    float y2 = 0;
-
-    float width() const { return x2 - x1; }
-    float height() const { return y2 - y1; }
-    float area() const;
-};
-
-/// Intersection over union in [0, 1]; 0 when either box is empty.
-float IoU(const Box& a, const Box& b);
+/// Intersection over union in [0, 1]; 0 when either box is empty. Boxes are fg::Rect2f (x, y,
+/// width, height), the project's one box type. Same result as fg::IoU of libs/image for finite
+/// boxes; kept here so the tracker needs only fg::core.
+float IoU(const Rect2f& a, const Rect2f& b);
 
 /// One detector output for a frame. Only the box and score matter to the tracker; the caller
 /// keeps landmarks/embeddings by index (see Track::detection_index).
 struct Detection {
-    Box box;
+    Rect2f box;
     float score = 0;  ///< detector confidence in [0, 1]
 };
 
@@ -48,7 +39,7 @@ std::string_view TrackStateName(TrackState state);
 /// A snapshot of one track after a step.
 struct Track {
     std::uint64_t id = 0;  ///< unique per Tracker, monotonic, starts at 1
-    Box box;               ///< Kalman estimate after this step (predicted when unmatched)
+    Rect2f box;            ///< Kalman estimate after this step (predicted when unmatched)
     float score = 0;       ///< score of the last matched detection
     TrackState state = TrackState::kTentative;
     bool ever_confirmed = false;  ///< true once it has started (stays true when lost)
