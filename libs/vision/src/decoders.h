@@ -108,7 +108,7 @@ cv::Rect LandmarkCrop(const Rect2f& box, float expand, float shift_down);
 /// its shape instead of being squeezed). A view into `image` when fully inside.
 cv::Mat CropWithBorder(const cv::Mat& image, const cv::Rect& rect);
 
-// ---- Detector implementations (shared by ultraface/yunet/scrfd_detector.cc) ----
+// ---- Detector driver (the session skeleton on top of it: detector_skeleton.h) ----
 
 /// Common driver: checks the image, runs one pass, optionally retries on a padded frame,
 /// maps back, clamps boxes. Subclasses implement a single pass.
@@ -156,13 +156,5 @@ Result<std::shared_ptr<const infer::Model>> LoadPackModel(const infer::PackModel
 Result<std::vector<int>> IntListParam(const infer::PackModel& pm, const std::string& key,
                                       std::vector<int> fallback);
 Result<int> IntParam(const infer::PackModel& pm, const std::string& key, int fallback);
-
-Result<std::shared_ptr<const DetectorModel>> LoadUltraFaceModel(const infer::ModelPack& pack,
-                                                               const infer::PackModel& detector,
-                                                               const infer::Backend& backend);
-Result<std::shared_ptr<const DetectorModel>> LoadYuNetModel(const infer::PackModel& detector,
-                                                           const infer::Backend& backend);
-Result<std::shared_ptr<const DetectorModel>> LoadScrfdModel(const infer::PackModel& detector,
-                                                           const infer::Backend& backend);
 
 }  // namespace fg::vision::detail

@@ -10,6 +10,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "decoders.h"
+#include "detector_skeleton.h"
 #include "preprocess.h"
 
 namespace fg::vision {
@@ -50,7 +51,61 @@ namespace {
 // Below this side no detector resolves a face; upscaling such an image only invents faces.
 constexpr int kMinImageSide = 8;
 
+class PackDetectorModel final : public DetectorModel {
+  public:
+    PackDetectorModel(DetectorInfo info, std::vector<LoadedModel> models, DetectorFactory make)
+        : info_(std::move(info)), models_(std::move(models)), make_(std::move(make)) {}
+
+    Result<std::unique_ptr<Detector>> CreateDetector(const DetectorConfig& config) const override {
+        FG_RETURN_IF_ERROR(config.Validate());
+        std::vector<ModelSession> sessions;
+        sessions.reserve(models_.size());
+        for (const LoadedModel& m : models_) {
+            FG_ASSIGN_OR_RETURN(std::unique_ptr<infer::Session> session, m.model->CreateSession());
+            sessions.push_back({m.model, std::move(session), m.fmt});
+        }
+        return make_(config, info_, std::move(sessions));
+    }
+    const DetectorInfo& info() const override { return info_; }
+
+  private:
+    const DetectorInfo info_;
+    const std::vector<LoadedModel> models_;
+    const DetectorFactory make_;
+};
+
 }  // namespace
+
+LetterboxDetector::LetterboxDetector(const DetectorConfig& config, const DetectorInfo& info, ModelSession main)
+    : DetectorBase(config, info), main_(std::move(main)) {
+    input_.shape = {1, Channels(main_.fmt), main_.fmt.height, main_.fmt.width};
+    input_.data.resize(static_cast<std::size_t>(input_.View().numel()));
+}
+
+Status LetterboxDetector::DetectCandidates(const cv::Mat& frame, std::vector<FaceDetection>& out) {
+    const LetterboxInfo lb = ToTensor(frame, main_.fmt, input_.data.data(), MaxInputScale());
+    FG_RETURN_IF_ERROR(RunSingleInput(*main_.session, input_, outputs_));
+    const std::size_t first = out.size();
+    FG_RETURN_IF_ERROR(Decode(outputs_, out));
+    for (std::size_t i = first; i < out.size(); ++i) UnLetterbox(lb, out[i]);
+    return Status::Ok();
+}
+
+Result<std::shared_ptr<const DetectorModel>> MakeDetectorModel(DetectorInfo info, std::vector<LoadedModel> models,
+                                                               DetectorFactory make) {
+    return std::shared_ptr<const DetectorModel>(
+        std::make_shared<PackDetectorModel>(std::move(info), std::move(models), std::move(make)));
+}
+
+Result<LoadedModel> LoadSizedModel(const infer::PackModel& pm, const infer::Backend& backend) {
+    if (pm.input.width <= 0 || pm.input.height <= 0) {
+        return InvalidArgument("model '" + pm.id + "' has no input size");
+    }
+    FG_ASSIGN_OR_RETURN(std::shared_ptr<const infer::Model> model, LoadPackModel(pm, backend));
+    return LoadedModel{std::move(model), pm.input};
+}
+
+DetectorInfo InfoOf(const infer::PackModel& pm) { return {pm.id, pm.decoder, pm.input.width, pm.input.height}; }
 
 Result<std::vector<FaceDetection>> DetectorBase::DetectOnce(const cv::Mat& bgr,
                                                              const cv::Mat& frame, float dx,

@@ -11,23 +11,7 @@
 
 namespace fg::vision {
 
-float CosineSimilarity(const Embedding& a, const Embedding& b) {
-    if (a.model_id != b.model_id || a.values.size() != b.values.size() || a.values.empty()) {
-        return std::numeric_limits<float>::quiet_NaN();
-    }
-    double dot = 0;
-    for (size_t i = 0; i < a.values.size(); ++i) dot += double(a.values[i]) * b.values[i];
-    return static_cast<float>(dot);
-}
-
 namespace {
-
-void L2Normalize(float* v, int n) {
-    double s = 0;
-    for (int i = 0; i < n; ++i) s += double(v[i]) * v[i];
-    const double inv = s > 0 ? 1.0 / std::sqrt(s) : 0.0;
-    for (int i = 0; i < n; ++i) v[i] = static_cast<float>(v[i] * inv);
-}
 
 /// Batches aligned crops through an ArcFace-style model. One per thread.
 class ArcFaceEmbedder final : public Embedder {
@@ -111,7 +95,7 @@ class ArcFaceEmbedder final : public Embedder {
         }
         for (int i = 0; i < n; ++i) {
             float* v = sums_.data() + static_cast<size_t>(i) * info_.dim;
-            L2Normalize(v, info_.dim);
+            L2Normalize(std::span<float>(v, static_cast<std::size_t>(info_.dim)));
             out.push_back(Embedding{info_.model_id, std::vector<float>(v, v + info_.dim)});
         }
         return Status::Ok();

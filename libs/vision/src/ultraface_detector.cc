@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// UltraFace RFB-320 (boxes only) followed by the 68-point landmarker on a crop of each face.
+// UltraFace RFB-320 (boxes only) followed by the 68-point landmarker on a crop of each face. The
+// session and letterbox skeleton is in detector_skeleton.h.
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -8,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "decoders.h"
+#include "detector_skeleton.h"
 #include "preprocess.h"
 
 namespace fg::vision::detail {
@@ -20,34 +22,20 @@ constexpr float kCropExpand = 1.0f;
 constexpr float kCropShift = 0.05f;
 constexpr int kLandmarkValues = 136;
 
-class UltraFaceDetector final : public DetectorBase {
+class UltraFaceDetector final : public LetterboxDetector {
   public:
-    UltraFaceDetector(const DetectorConfig& config, const DetectorInfo& info,
-                      std::shared_ptr<const infer::Model> det_model,
-                      std::unique_ptr<infer::Session> det_session,
-                      std::shared_ptr<const infer::Model> lm_model,
-                      std::unique_ptr<infer::Session> lm_session, const infer::InputFormat& det_fmt,
-                      const infer::InputFormat& lm_fmt)
-        : DetectorBase(config, info),
-          det_model_(std::move(det_model)),
-          det_session_(std::move(det_session)),
-          lm_model_(std::move(lm_model)),
-          lm_session_(std::move(lm_session)),
-          det_fmt_(det_fmt),
-          lm_fmt_(lm_fmt) {
-        det_input_.shape = {1, Channels(det_fmt_), det_fmt_.height, det_fmt_.width};
-        det_input_.data.resize(static_cast<std::size_t>(det_input_.View().numel()));
-        const int max_batch = lm_model_->info().max_batch;
+    UltraFaceDetector(const DetectorConfig& config, const DetectorInfo& info, ModelSession detector,
+                      ModelSession landmarker)
+        : LetterboxDetector(config, info, std::move(detector)), lm_(std::move(landmarker)) {
+        const int max_batch = lm_.model->info().max_batch;
         lm_batch_ = max_batch == 0 ? 8 : std::max(1, max_batch);
     }
 
   protected:
-    Status DetectCandidates(const cv::Mat& frame, std::vector<FaceDetection>& out) override {
-        const LetterboxInfo lb = ToTensor(frame, det_fmt_, det_input_.data.data(), MaxInputScale());
-        FG_RETURN_IF_ERROR(RunSingleInput(*det_session_, det_input_, outputs_));
+    Status Decode(std::span<const infer::TensorView> outputs, std::vector<FaceDetection>& out) override {
         const infer::TensorView* scores = nullptr;
         const infer::TensorView* boxes = nullptr;
-        for (const infer::TensorView& t : outputs_) {
+        for (const infer::TensorView& t : outputs) {
             if (t.shape.empty()) continue;
             if (t.shape.back() == 2) scores = &t;
             if (t.shape.back() == 4) boxes = &t;
@@ -55,33 +43,32 @@ class UltraFaceDetector final : public DetectorBase {
         if (scores == nullptr || boxes == nullptr || scores->numel() / 2 != boxes->numel() / 4) {
             return Internal("UltraFace outputs must be N x 2 scores and N x 4 boxes");
         }
-        const std::size_t first = out.size();
-        DecodeUltraFace(scores->data, boxes->data, static_cast<int>(scores->numel() / 2),
-                        det_fmt_.width, det_fmt_.height, config_.score_threshold, out);
-        for (std::size_t i = first; i < out.size(); ++i) UnLetterbox(lb, out[i]);
+        DecodeUltraFace(scores->data, boxes->data, static_cast<int>(scores->numel() / 2), fmt().width,
+                        fmt().height, config_.score_threshold, out);
         return Status::Ok();
     }
 
     Status Refine(const cv::Mat& bgr, std::vector<FaceDetection>& faces) override {
-        const std::size_t plane = static_cast<std::size_t>(lm_fmt_.width) * lm_fmt_.height;
+        const infer::InputFormat& lm_fmt = lm_.fmt;
+        const std::size_t plane = static_cast<std::size_t>(lm_fmt.width) * lm_fmt.height;
         for (std::size_t start = 0; start < faces.size(); start += lm_batch_) {
             const std::size_t n = std::min<std::size_t>(lm_batch_, faces.size() - start);
-            lm_input_.shape = {static_cast<std::int64_t>(n), 1, lm_fmt_.height, lm_fmt_.width};
+            lm_input_.shape = {static_cast<std::int64_t>(n), 1, lm_fmt.height, lm_fmt.width};
             lm_input_.data.assign(n * plane, 0.f);
             std::vector<cv::Rect> crops(n);
             for (std::size_t i = 0; i < n; ++i) {
                 crops[i] = LandmarkCrop(faces[start + i].box, kCropExpand, kCropShift);
                 if (crops[i].width < 1 || crops[i].height < 1) crops[i].width = crops[i].height = 1;
                 // Black outside the image, like the border of a padded frame.
-                ToTensor(CropWithBorder(bgr, crops[i]), lm_fmt_, lm_input_.data.data() + i * plane);
+                ToTensor(CropWithBorder(bgr, crops[i]), lm_fmt, lm_input_.data.data() + i * plane);
             }
-            FG_RETURN_IF_ERROR(RunSingleInput(*lm_session_, lm_input_, outputs_));
-            if (outputs_.empty() ||
-                outputs_[0].numel() != static_cast<std::int64_t>(n) * kLandmarkValues) {
+            FG_RETURN_IF_ERROR(RunSingleInput(*lm_.session, lm_input_, lm_outputs_));
+            if (lm_outputs_.empty() ||
+                lm_outputs_[0].numel() != static_cast<std::int64_t>(n) * kLandmarkValues) {
                 return Internal("landmarker output must be N x 136");
             }
             for (std::size_t i = 0; i < n; ++i) {
-                const float* v = outputs_[0].data + i * kLandmarkValues;
+                const float* v = lm_outputs_[0].data + i * kLandmarkValues;
                 const cv::Rect& c = crops[i];
                 FaceDetection& face = faces[start + i];
                 face.dense_landmarks.resize(68);
@@ -96,42 +83,10 @@ class UltraFaceDetector final : public DetectorBase {
     }
 
   private:
-    std::shared_ptr<const infer::Model> det_model_;
-    std::unique_ptr<infer::Session> det_session_;
-    std::shared_ptr<const infer::Model> lm_model_;
-    std::unique_ptr<infer::Session> lm_session_;
-    const infer::InputFormat det_fmt_;
-    const infer::InputFormat lm_fmt_;
+    ModelSession lm_;
     std::size_t lm_batch_ = 1;
-    infer::Tensor det_input_;
     infer::Tensor lm_input_;
-    std::vector<infer::TensorView> outputs_;
-};
-
-class UltraFaceModel final : public DetectorModel {
-  public:
-    UltraFaceModel(std::shared_ptr<const infer::Model> det, std::shared_ptr<const infer::Model> lm,
-                   const infer::PackModel& det_pm, const infer::PackModel& lm_pm)
-        : det_(std::move(det)), lm_(std::move(lm)), det_fmt_(det_pm.input), lm_fmt_(lm_pm.input) {
-        info_ = {det_pm.id + "+" + lm_pm.id, det_pm.decoder, det_fmt_.width, det_fmt_.height};
-    }
-
-    Result<std::unique_ptr<Detector>> CreateDetector(const DetectorConfig& config) const override {
-        FG_RETURN_IF_ERROR(config.Validate());
-        FG_ASSIGN_OR_RETURN(std::unique_ptr<infer::Session> det_session, det_->CreateSession());
-        FG_ASSIGN_OR_RETURN(std::unique_ptr<infer::Session> lm_session, lm_->CreateSession());
-        return std::unique_ptr<Detector>(std::make_unique<UltraFaceDetector>(
-            config, info_, det_, std::move(det_session), lm_, std::move(lm_session), det_fmt_,
-            lm_fmt_));
-    }
-    const DetectorInfo& info() const override { return info_; }
-
-  private:
-    std::shared_ptr<const infer::Model> det_;
-    std::shared_ptr<const infer::Model> lm_;
-    infer::InputFormat det_fmt_;
-    infer::InputFormat lm_fmt_;
-    DetectorInfo info_;
+    std::vector<infer::TensorView> lm_outputs_;
 };
 
 }  // namespace
@@ -160,15 +115,16 @@ Result<std::shared_ptr<const DetectorModel>> LoadUltraFaceModel(const infer::Mod
         return InvalidArgument("landmarker '" + lm->id + "': unknown decoder '" + lm->decoder +
                                "' (expected landmarks68)");
     }
-    for (const infer::PackModel* pm : {&detector, lm}) {
-        if (pm->input.width <= 0 || pm->input.height <= 0) {
-            return InvalidArgument("model '" + pm->id + "' has no input size");
-        }
-    }
-    FG_ASSIGN_OR_RETURN(std::shared_ptr<const infer::Model> det, LoadPackModel(detector, backend));
-    FG_ASSIGN_OR_RETURN(std::shared_ptr<const infer::Model> lmm, LoadPackModel(*lm, backend));
-    return std::shared_ptr<const DetectorModel>(
-        std::make_shared<UltraFaceModel>(std::move(det), std::move(lmm), detector, *lm));
+    FG_ASSIGN_OR_RETURN(LoadedModel det, LoadSizedModel(detector, backend));
+    FG_ASSIGN_OR_RETURN(LoadedModel lmm, LoadSizedModel(*lm, backend));
+    DetectorInfo info = InfoOf(detector);
+    info.id += "+" + lm->id;
+    return MakeDetectorModel(
+        std::move(info), {std::move(det), std::move(lmm)},
+        [](const DetectorConfig& config, const DetectorInfo& info, std::vector<ModelSession> s) {
+            return std::unique_ptr<Detector>(
+                std::make_unique<UltraFaceDetector>(config, info, std::move(s[0]), std::move(s[1])));
+        });
 }
 
 }  // namespace fg::vision::detail

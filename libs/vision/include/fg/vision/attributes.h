@@ -70,7 +70,8 @@ class AttributeModel {
 
 /// Loads the pack's attribute models (role "attribute"; decoders "hopenet", "ssrnet_age",
 /// "ssrnet_gender", "eye_state") needed for `which`. Errors: NotFound when the pack lacks a
-/// requested model or its file, DataLoss on a hash mismatch.
+/// requested model or its file, DataLoss on a hash mismatch. Programs use Engine::Attributes,
+/// which calls this once per request on the engine's backend.
 Result<std::shared_ptr<const AttributeModel>> LoadAttributeModel(const infer::ModelPack& pack,
                                                                 const infer::Backend& backend,
                                                                 const AttributeRequest& which);

@@ -10,6 +10,7 @@
 #include <opencv2/core/mat.hpp>
 
 #include "fg/base/status.h"
+#include "fg/core/embedding.h"
 #include "fg/infer/backend.h"
 #include "fg/infer/model_pack.h"
 
@@ -17,14 +18,10 @@ namespace fg::vision {
 
 /// An L2-normalised face template with the id of the model that made it: vectors from
 /// different models are not comparable.
-struct Embedding {
-    std::string model_id;
-    std::vector<float> values;
-};
-
-/// Cosine similarity of two unit vectors (their dot product). Returns NaN when the model ids
-/// or lengths differ.
-float CosineSimilarity(const Embedding& a, const Embedding& b);
+// The embedding value type and its arithmetic live in fg/core/embedding.h (no OpenCV), so the
+// gallery and bus workers use them without this header.
+using Embedding = fg::Embedding;
+using fg::CosineSimilarity;
 
 struct EmbedderConfig {
     /// Embed the face and its mirror image, add, normalise: on CFP +0.03 pt (frontal) and

@@ -2,9 +2,7 @@
 // Passive liveness (presentation-attack detection) on single frames, and its fusion over the
 // frames of a track. See docs/liveness.md for the models, crops, scores and their limits.
 //
-//   auto pack  = fg::infer::ResolvePack("default");
-//   auto be    = fg::infer::MakeBackend({});
-//   auto model = fg::vision::LoadLiveness("fr_liveness", *pack, **be);  // shared, immutable
+//   auto model = engine->Liveness("fr_liveness");    // vision::Engine: loaded once, shared, immutable
 //   auto check = (*model)->CreateChecker({.threshold = 0.5f});      // one per thread
 //   auto r     = (*check)->Check(bgr, face);                        // r->score, r->live
 #pragma once
@@ -86,7 +84,7 @@ Result<std::shared_ptr<const LivenessModel>> LoadLivenessModel(std::span<const i
 /// (docs/liveness.md).
 std::string_view DefaultLivenessPreset();
 
-/// Liveness by preset name:
+/// Liveness by preset name (Engine::Liveness calls this once per preset on the engine's backend):
 ///   "fr_liveness"  the liveness models of `pack`, or of the built-in "default" pack when `pack`
 ///                  has none;
 ///   "minifasnet"   the two Silent-Face MiniFASNets of the built-in "silentface" pack;
