@@ -1,26 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
+// Gallery core: open, settings, enrollment, identification, verification, consistency and the
+// read-only views of the store. The other concerns are in gallery_admin.cc, gallery_export.cc
+// and gallery_snapshot.cc; the shared private state in gallery_impl.h.
 #include "fg/gallery/gallery.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cmath>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 #include <spdlog/spdlog.h>
 
+#include "gallery_impl.h"
+
 namespace fg::gallery {
 namespace {
 
-constexpr char kSnapshotMagic[4] = {'F', 'G', 'S', 'N'};
-constexpr std::uint32_t kSnapshotFormat = 1;
-constexpr int kExportVersion = 1;
 constexpr size_t kMaxSubjectId = 256;
+
+}  // namespace
 
 Status ValidateSubjectId(const std::string& id) {
     if (id.empty()) return InvalidArgument("subject id is empty");
@@ -37,35 +35,6 @@ Status ValidateMetadata(const std::string& text) {
         return InvalidArgument("metadata must be a JSON object");
     return Status::Ok();
 }
-
-// Snapshot files are replaced atomically so a crash leaves the old one or the new one.
-Status WriteFileAtomic(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-    const std::string tmp = path + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0) return Unavailable("cannot write " + tmp + ": " + std::strerror(errno));
-    size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (w <= 0) {
-            const int e = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return (e == ENOSPC ? ResourceExhausted("disk full writing " + tmp)
-                                : Unavailable("cannot write " + tmp + ": " + std::strerror(e)));
-        }
-        done += size_t(w);
-    }
-    if (::fsync(fd) != 0) {
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        return Unavailable("fsync failed on " + tmp);
-    }
-    ::close(fd);
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) return Unavailable("cannot rename " + tmp);
-    return Status::Ok();
-}
-
-}  // namespace
 
 Status GallerySettings::Validate() const {
     if (!(threshold >= -1.f && threshold <= 1.f))
@@ -118,322 +87,161 @@ Status GallerySettings::Update(const nlohmann::json& j) {
 Result<std::unique_ptr<Gallery>> Gallery::Open(const GalleryOptions& options) {
     if (!options.keys)
         return FailedPrecondition("no gallery key (templates are encrypted at rest)");
-    std::unique_ptr<Gallery> g(new Gallery());
-    g->options_ = options;
-    g->keys_ = options.keys;
-    FG_ASSIGN_OR_RETURN(g->store_, OpenStore(options.location));
-    if (g->options_.snapshot_path.empty() && g->store_->kind() == "sqlite") {
-        g->options_.snapshot_path = options.location + ".index";
+    auto impl = std::make_unique<Impl>();
+    impl->options = options;
+    impl->keys = options.keys;
+    FG_ASSIGN_OR_RETURN(impl->store, OpenStore(options.location));
+    if (impl->options.snapshot_path.empty() && impl->store->kind() == "sqlite") {
+        impl->options.snapshot_path = options.location + ".index";
     }
-    FG_RETURN_IF_ERROR(g->LoadSettings());
-    FG_RETURN_IF_ERROR(g->LoadIndex());
-    return g;
+    FG_RETURN_IF_ERROR(impl->LoadSettings());
+    FG_RETURN_IF_ERROR(impl->LoadIndex());
+    return std::unique_ptr<Gallery>(new Gallery(std::move(impl)));
 }
+
+Gallery::Gallery(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Gallery::~Gallery() = default;
 
-Status Gallery::LoadSettings() {
-    FG_ASSIGN_OR_RETURN(auto s, store_->GetSetting("identify"));
+Status Gallery::Impl::LoadSettings() {
+    FG_ASSIGN_OR_RETURN(auto s, store->GetSetting("identify"));
     if (s) {
         nlohmann::json j = nlohmann::json::parse(*s, nullptr, false);
         if (j.is_discarded()) return DataLoss("stored settings are not JSON");
-        FG_RETURN_IF_ERROR(settings_.Update(j));
-    } else if (options_.default_threshold || options_.default_settings) {
+        FG_RETURN_IF_ERROR(settings.Update(j));
+    } else if (options.default_threshold || options.default_settings) {
         // A new gallery: fix its settings now so later opens (and other nodes) agree even when
         // they are given another pack.
-        if (options_.default_settings)
-            FG_RETURN_IF_ERROR(settings_.Update(*options_.default_settings));
-        if (options_.default_threshold) {
-            GallerySettings d = settings_;
-            d.threshold = *options_.default_threshold;
+        if (options.default_settings)
+            FG_RETURN_IF_ERROR(settings.Update(*options.default_settings));
+        if (options.default_threshold) {
+            GallerySettings d = settings;
+            d.threshold = *options.default_threshold;
             FG_RETURN_IF_ERROR(d.Validate());
-            settings_ = d;
+            settings = d;
         }
-        FG_RETURN_IF_ERROR(store_->PutSetting("identify", settings_.ToJson().dump()));
+        FG_RETURN_IF_ERROR(store->PutSetting("identify", settings.ToJson().dump()));
     }
-    FG_ASSIGN_OR_RETURN(auto model, store_->GetSetting("model_id"));
-    FG_ASSIGN_OR_RETURN(auto dim, store_->GetSetting("dim"));
-    model_id_ = model.value_or("");
-    dim_ = dim ? std::atoi(dim->c_str()) : 0;
+    FG_ASSIGN_OR_RETURN(auto model, store->GetSetting("model_id"));
+    FG_ASSIGN_OR_RETURN(auto stored_dim, store->GetSetting("dim"));
+    model_id = model.value_or("");
+    dim = stored_dim ? std::atoi(stored_dim->c_str()) : 0;
     return Status::Ok();
 }
 
-IndexConfig Gallery::ResolvedIndexConfig() const {
-    IndexConfig c = options_.index;
-    c.dim = dim_ > 0 ? dim_ : c.dim;
+IndexConfig Gallery::Impl::ResolvedIndexConfig() const {
+    IndexConfig c = options.index;
+    c.dim = dim > 0 ? dim : c.dim;
     c.kind =
-        ParseIndexKind(settings_.index).ok() ? *ParseIndexKind(settings_.index) : IndexKind::kAuto;
+        ParseIndexKind(settings.index).ok() ? *ParseIndexKind(settings.index) : IndexKind::kAuto;
     return c;
 }
 
-std::string Gallery::TemplateAad(const std::string& model_id) const {
-    return "fg-template-v1|" + model_id;
-}
-
-std::string Gallery::CropAad() const { return "fg-crop-v1"; }
-
-std::uint32_t Gallery::InternSubject(const std::string& id) {
-    auto it = subject_index_.find(id);
-    if (it != subject_index_.end()) return it->second;
-    const auto i = std::uint32_t(subject_names_.size());
-    subject_names_.push_back(id);
-    subject_index_.emplace(id, i);
+std::uint32_t Gallery::Impl::InternSubject(const std::string& id) {
+    auto it = subject_index.find(id);
+    if (it != subject_index.end()) return it->second;
+    const auto i = std::uint32_t(subject_names.size());
+    subject_names.push_back(id);
+    subject_index.emplace(id, i);
     return i;
 }
 
-Status Gallery::LoadIndex() {
-    FG_ASSIGN_OR_RETURN(std::vector<FaceRef> refs, store_->ListFaceRefs());
-    face_subject_.clear();
-    face_subject_.reserve(refs.size());
-    subject_index_.reserve(refs.size());
-    std::vector<std::int64_t> store_ids;
-    store_ids.reserve(refs.size());
-    for (const FaceRef& r : refs) {
-        face_subject_[r.face_id] = InternSubject(r.subject_id);
-        store_ids.push_back(r.face_id);
-    }
-    if (refs.empty()) {
-        index_.reset();
-        index_source_ = "empty";
-        snapshot_stale_ = false;
-        return Status::Ok();
-    }
-    std::string why = "no snapshot";
-    const std::string& path = options_.snapshot_path;
-    std::error_code ec;
-    if (options_.use_snapshot && !path.empty() && std::filesystem::exists(path, ec)) {
-        // One read into a buffer of the file's size (a byte iterator took seconds per GB).
-        std::vector<std::uint8_t> bytes;
-        {
-            std::ifstream in(path, std::ios::binary);
-            const auto size = std::filesystem::file_size(path, ec);
-            if (!ec && in) {
-                bytes.resize(size_t(size));
-                in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(size));
-                if (!in) bytes.clear();
-            }
-        }
-        why = "snapshot damaged";
-        if (bytes.size() > 12 && std::memcmp(bytes.data(), kSnapshotMagic, 4) == 0) {
-            std::uint32_t format, key_len;
-            std::memcpy(&format, bytes.data() + 4, 4);
-            std::memcpy(&key_len, bytes.data() + 8, 4);
-            if (format == kSnapshotFormat && key_len < 64 && bytes.size() > 12 + key_len) {
-                const std::string key_id(reinterpret_cast<const char*>(bytes.data() + 12), key_len);
-                std::span<std::uint8_t> sealed(bytes.data() + 12 + key_len,
-                                               bytes.size() - 12 - key_len);
-                auto plain =
-                    keys_->OpenBytesInPlace(sealed, key_id, "fg-index-snapshot-v1|" + model_id_);
-                if (!plain.ok()) {
-                    why = "snapshot unreadable: " + plain.status().message();
-                } else {
-                    auto index = FaceIndex::Deserialize(ResolvedIndexConfig(), *plain);
-                    if (!index.ok()) {
-                        why = "snapshot damaged: " + index.status().message();
-                    } else if ((*index)->dim() != dim_ || (*index)->Ids() != store_ids) {
-                        why = "snapshot stale (its templates differ from the store's)";
-                    } else {
-                        index_ = std::move(*index);
-                        index_source_ = "snapshot";
-                        snapshot_stale_ = false;
-                        return Status::Ok();
-                    }
-                }
-            }
-        }
-    }
-    return RebuildIndex(why);
-}
-
-Status Gallery::RebuildIndex(const std::string& why) {
-    std::vector<std::int64_t> ids;
-    std::vector<float> vectors;
-    FG_RETURN_IF_ERROR(store_->ForEachTemplate([&](const TemplateRecord& r) -> Status {
-        if (r.model_id != model_id_ || r.dim != dim_) {
-            return DataLoss("template " + std::to_string(r.face_id) + " has model " + r.model_id +
-                            "/" + std::to_string(r.dim) + ", the gallery " + model_id_ + "/" +
-                            std::to_string(dim_));
-        }
-        FG_ASSIGN_OR_RETURN(std::vector<float> v,
-                            keys_->Open(r.sealed, r.key_id, TemplateAad(r.model_id)));
-        if (int(v.size()) != dim_)
-            return DataLoss("template " + std::to_string(r.face_id) + " has a bad length");
-        ids.push_back(r.face_id);
-        vectors.insert(vectors.end(), v.begin(), v.end());
-        return Status::Ok();
-    }));
-    FG_ASSIGN_OR_RETURN(index_, FaceIndex::Build(ResolvedIndexConfig(), ids, vectors));
-    index_source_ = "rebuilt: " + why;
-    snapshot_stale_ = true;
-    spdlog::debug("gallery index rebuilt from the store ({}): {} templates", why, ids.size());
-    return Status::Ok();
-}
-
-Status Gallery::SaveSnapshot() {
-    std::unique_lock lock(mu_);
-    if (options_.snapshot_path.empty())
-        return FailedPrecondition("this gallery has no snapshot file");
-    if (!index_) {
-        std::error_code ec;
-        std::filesystem::remove(options_.snapshot_path, ec);
-        return Status::Ok();
-    }
-    FG_ASSIGN_OR_RETURN(std::vector<std::uint8_t> plain, index_->Serialize());
-    FG_ASSIGN_OR_RETURN(std::vector<std::uint8_t> sealed,
-                        keys_->SealBytes(plain, "fg-index-snapshot-v1|" + model_id_));
-    std::vector<std::uint8_t> file(kSnapshotMagic, kSnapshotMagic + 4);
-    const std::uint32_t header[2] = {kSnapshotFormat, std::uint32_t(keys_->current_id().size())};
-    const auto* h = reinterpret_cast<const std::uint8_t*>(header);
-    file.insert(file.end(), h, h + sizeof header);
-    file.insert(file.end(), keys_->current_id().begin(), keys_->current_id().end());
-    file.insert(file.end(), sealed.begin(), sealed.end());
-    FG_RETURN_IF_ERROR(WriteFileAtomic(options_.snapshot_path, file));
-    snapshot_stale_ = false;
-    return Status::Ok();
-}
-
-Status Gallery::Close() {
-    bool want;
-    {
-        std::shared_lock lock(mu_);
-        want = snapshot_stale_ && options_.use_snapshot && !options_.snapshot_path.empty() &&
-               index_ && index_->size() >= options_.snapshot_min_size;
-    }
-    return want ? SaveSnapshot() : Status::Ok();
-}
-
 GallerySettings Gallery::settings() const {
-    std::shared_lock lock(mu_);
-    return settings_;
+    const Impl& m = *impl_;
+    std::shared_lock lock(m.mu);
+    return m.settings;
 }
 
 Status Gallery::UpdateSettings(const GallerySettings& s) {
+    Impl& m = *impl_;
     FG_RETURN_IF_ERROR(s.Validate());
-    std::lock_guard w(write_mu_);
-    FG_RETURN_IF_ERROR(store_->PutSetting("identify", s.ToJson().dump()));
-    std::unique_lock lock(mu_);
-    const bool index_changed = s.index != settings_.index;
-    settings_ = s;
-    if (index_changed && index_) {
+    std::lock_guard w(m.write_mu);
+    FG_RETURN_IF_ERROR(m.store->PutSetting("identify", s.ToJson().dump()));
+    std::unique_lock lock(m.mu);
+    const bool index_changed = s.index != m.settings.index;
+    m.settings = s;
+    if (index_changed && m.index) {
         // Rebuild now so the new kind takes effect and agrees with the store.
         std::vector<std::int64_t> ids;
         std::vector<float> vectors;
-        FG_RETURN_IF_ERROR(index_->ExportVectors(ids, vectors));
-        FG_ASSIGN_OR_RETURN(index_, FaceIndex::Build(ResolvedIndexConfig(), ids, vectors));
-        snapshot_stale_ = true;
+        FG_RETURN_IF_ERROR(m.index->ExportVectors(ids, vectors));
+        FG_ASSIGN_OR_RETURN(m.index, FaceIndex::Build(m.ResolvedIndexConfig(), ids, vectors));
+        m.snapshot_stale = true;
     }
     return Status::Ok();
 }
 
 Result<GalleryStats> Gallery::Stats() {
+    Impl& m = *impl_;
     GalleryStats s;
-    FG_ASSIGN_OR_RETURN(s.subjects, store_->CountSubjects());
-    FG_ASSIGN_OR_RETURN(s.templates, store_->CountTemplates());
-    std::shared_lock lock(mu_);
-    s.model_id = model_id_;
-    s.dim = dim_;
-    s.index_kind = index_ ? std::string(IndexKindName(index_->kind())) : "none";
-    s.index_bytes = index_ ? index_->MemoryBytes() : 0;
-    s.index_source = index_source_;
+    FG_ASSIGN_OR_RETURN(s.subjects, m.store->CountSubjects());
+    FG_ASSIGN_OR_RETURN(s.templates, m.store->CountTemplates());
+    std::shared_lock lock(m.mu);
+    s.model_id = m.model_id;
+    s.dim = m.dim;
+    s.index_kind = m.index ? std::string(IndexKindName(m.index->kind())) : "none";
+    s.index_bytes = m.index ? m.index->MemoryBytes() : 0;
+    s.index_source = m.index_source;
+    s.store_kind = m.store->kind();
+    s.schema_version = m.store->schema_version();
     return s;
 }
 
 std::string Gallery::model_id() const {
-    std::shared_lock lock(mu_);
-    return model_id_;
+    const Impl& m = *impl_;
+    std::shared_lock lock(m.mu);
+    return m.model_id;
 }
 
 int Gallery::dim() const {
-    std::shared_lock lock(mu_);
-    return dim_;
+    const Impl& m = *impl_;
+    std::shared_lock lock(m.mu);
+    return m.dim;
 }
 
-Status Gallery::CreateSubject(const Subject& subject) {
-    FG_RETURN_IF_ERROR(ValidateSubjectId(subject.id));
-    FG_RETURN_IF_ERROR(ValidateMetadata(subject.metadata.empty() ? "{}" : subject.metadata));
-    std::lock_guard w(write_mu_);
-    return store_->CreateSubject(subject);
+Result<Subject> Gallery::GetSubject(const std::string& id) const {
+    return impl_->store->GetSubject(id);
 }
 
-Status Gallery::RenameSubject(const std::string& id, const std::string& display_name) {
-    if (display_name.empty()) return InvalidArgument("display name is empty");
-    std::lock_guard w(write_mu_);
-    return store_->RenameSubject(id, display_name);
+Result<ListPage> Gallery::ListSubjects(const std::string& after, int limit) const {
+    return impl_->store->ListSubjects(after, limit);
 }
 
-Status Gallery::UpdateMetadata(const std::string& id, const std::string& metadata_json) {
-    FG_RETURN_IF_ERROR(ValidateMetadata(metadata_json));
-    std::lock_guard w(write_mu_);
-    return store_->UpdateMetadata(id, metadata_json);
-}
-
-Status Gallery::MergeSubjects(const std::string& from, const std::string& into) {
-    if (from == into) return InvalidArgument("cannot merge a subject into itself");
-    std::lock_guard w(write_mu_);
-    FG_RETURN_IF_ERROR(store_->MergeSubjects(from, into));
-    std::unique_lock lock(mu_);
-    const std::uint32_t f = InternSubject(from), t = InternSubject(into);
-    for (auto& [face, subject] : face_subject_) {
-        if (subject == f) subject = t;
+Result<std::vector<FaceInfo>> Gallery::ListFaces(const std::string& subject_id) const {
+    const Impl& m = *impl_;
+    FG_RETURN_IF_ERROR(m.store->GetSubject(subject_id).status());
+    FG_ASSIGN_OR_RETURN(std::vector<TemplateRecord> records, m.store->GetTemplates(subject_id));
+    std::vector<FaceInfo> out;
+    out.reserve(records.size());
+    for (const TemplateRecord& r : records) {
+        out.push_back({r.face_id, r.subject_id, r.model_id, r.dim, r.key_id, r.quality, r.source,
+                       r.created_at, !r.crop.empty()});
     }
-    return Status::Ok();
+    return out;
 }
 
-Status Gallery::DeleteSubject(const std::string& id) {
-    std::lock_guard w(write_mu_);
-    FG_ASSIGN_OR_RETURN(std::vector<std::int64_t> erased, store_->DeleteSubject(id));
-    std::unique_lock lock(mu_);
-    for (std::int64_t f : erased) face_subject_.erase(f);
-    if (index_ && !erased.empty()) {
-        FG_RETURN_IF_ERROR(index_->Remove(erased).status());
-        snapshot_stale_ = true;
-    }
-    return Status::Ok();
-}
-
-Status Gallery::RemoveFace(std::int64_t face_id) {
-    std::lock_guard w(write_mu_);
-    FG_RETURN_IF_ERROR(store_->RemoveTemplate(face_id).status());
-    std::unique_lock lock(mu_);
-    face_subject_.erase(face_id);
-    if (index_) {
-        const std::int64_t one[1] = {face_id};
-        FG_RETURN_IF_ERROR(index_->Remove(one).status());
-        snapshot_stale_ = true;
-    }
-    return Status::Ok();
-}
-
-Status Gallery::CheckEmbedding(std::span<const float> v, std::vector<float>& unit,
-                               bool check_dim) const {
+Status Gallery::Impl::CheckEmbedding(std::span<const float> v, std::vector<float>& unit,
+                                     bool check_dim) const {
     if (v.empty()) return InvalidArgument("embedding is empty");
-    if (check_dim && dim_ > 0 && int(v.size()) != dim_) {
+    if (check_dim && dim > 0 && int(v.size()) != dim) {
         return InvalidArgument("embedding has " + std::to_string(v.size()) +
-                               " values; this gallery holds " + std::to_string(dim_) +
-                               "-d embeddings of model " + model_id_);
+                               " values; this gallery holds " + std::to_string(dim) +
+                               "-d embeddings of model " + model_id);
     }
-    double norm = 0;
-    for (float x : v) {
-        if (!std::isfinite(x)) return InvalidArgument("embedding contains NaN or Inf");
-        norm += double(x) * x;
-    }
-    norm = std::sqrt(norm);
-    if (norm < 1e-6) return InvalidArgument("embedding is all zeros");
-    unit.resize(v.size());
+    if (!fg::AllFinite(v)) return InvalidArgument("embedding contains NaN or Inf");
     // Inner product equals cosine only for unit vectors; tolerate unnormalised inputs.
-    for (size_t i = 0; i < v.size(); ++i) unit[i] = float(v[i] / norm);
+    unit.assign(v.begin(), v.end());
+    if (fg::L2Normalize(unit) < 1e-6) return InvalidArgument("embedding is all zeros");
     return Status::Ok();
 }
 
-Status Gallery::CheckProbe(const vision::Embedding& probe, std::vector<float>& unit) const {
-    if (!model_id_.empty() && probe.model_id != model_id_) {
-        return FailedPrecondition("probe embedding is from model '" + probe.model_id +
-                                  "' but this gallery holds "
-                                  "templates of model '" +
-                                  model_id_ +
-                                  "'; scores across models are meaningless (use the gallery's pack, or "
-                                  "switch the gallery with gallery reembed if it keeps crops, or "
-                                  "re-enroll it with the new model)");
+Status Gallery::Impl::CheckProbe(const Embedding& probe, std::vector<float>& unit) const {
+    if (!model_id.empty() && probe.model_id != model_id) {
+        return FailedPrecondition(
+            "probe embedding is from model '" + probe.model_id +
+            "' but this gallery holds templates of model '" + model_id +
+            "'; scores across models are meaningless (use the gallery's pack, or switch the "
+            "gallery with gallery reembed if it keeps crops, or re-enroll it with the new model)");
     }
     return CheckEmbedding(probe.values, unit);
 }
@@ -449,6 +257,7 @@ Result<EnrollResult> Gallery::Enroll(const std::string& subject_id, const Enroll
 
 Result<EnrollResult> Gallery::EnrollBulk(std::span<const BulkFace> faces,
                                          const EnrollOptions& options) {
+    Impl& m = *impl_;
     if (options.model_id.empty())
         return InvalidArgument("enrollment needs the embedder's model id");
     if (faces.empty()) return InvalidArgument("no faces to enroll");
@@ -459,67 +268,67 @@ Result<EnrollResult> Gallery::EnrollBulk(std::span<const BulkFace> faces,
         Status s = ValidateSubjectId(faces[i].subject_id);
         if (!s.ok()) return s.WithContext("face " + std::to_string(i));
     }
-    std::lock_guard w(write_mu_);
+    std::lock_guard w(m.write_mu);
     EnrollResult result;
     std::vector<std::vector<float>> units(faces.size());
     {
-        std::shared_lock lock(mu_);
-        if (!model_id_.empty() && options.model_id != model_id_) {
-            FG_ASSIGN_OR_RETURN(std::int64_t n, store_->CountTemplates());
+        std::shared_lock lock(m.mu);
+        if (!m.model_id.empty() && options.model_id != m.model_id) {
+            FG_ASSIGN_OR_RETURN(std::int64_t n, m.store->CountTemplates());
             if (n > 0) {
                 return FailedPrecondition("cannot enroll embeddings of model '" + options.model_id +
-                                          "' into a gallery of model '" + model_id_ +
+                                          "' into a gallery of model '" + m.model_id +
                                           "' (gallery reembed switches a gallery's model)");
             }
         }
-        const int expect = (options.model_id == model_id_) ? dim_ : 0;
+        const int expect = (options.model_id == m.model_id) ? m.dim : 0;
         for (size_t i = 0; i < faces.size(); ++i) {
             const auto& v = faces[i].face.embedding;
             if (expect > 0 && int(v.size()) != expect) {
                 return InvalidArgument("face " + std::to_string(i) + ": embedding has " +
                                        std::to_string(v.size()) + " values, the gallery's model " +
-                                       model_id_ + " gives " + std::to_string(expect));
+                                       m.model_id + " gives " + std::to_string(expect));
             }
             if (i > 0 && v.size() != faces[0].face.embedding.size()) {
                 return InvalidArgument("face " + std::to_string(i) + " has " +
                                        std::to_string(v.size()) + " values, face 0 has " +
                                        std::to_string(faces[0].face.embedding.size()));
             }
-            Status s = CheckEmbedding(v, units[i], expect > 0);
+            Status s = m.CheckEmbedding(v, units[i], expect > 0);
             if (!s.ok()) return s.WithContext("face " + std::to_string(i));
         }
     }
     const int dim = int(units[0].size());
-    if (options.model_id != model_id_ || dim != dim_) {
-        FG_RETURN_IF_ERROR(store_->PutSetting("model_id", options.model_id));
-        FG_RETURN_IF_ERROR(store_->PutSetting("dim", std::to_string(dim)));
-        std::unique_lock lock(mu_);
-        model_id_ = options.model_id;
-        dim_ = dim;
-        index_.reset();
+    if (options.model_id != m.model_id || dim != m.dim) {
+        FG_RETURN_IF_ERROR(m.store->PutSetting("model_id", options.model_id));
+        FG_RETURN_IF_ERROR(m.store->PutSetting("dim", std::to_string(dim)));
+        std::unique_lock lock(m.mu);
+        m.model_id = options.model_id;
+        m.dim = dim;
+        m.index.reset();
     }
     std::vector<TemplateRecord> records;
     records.reserve(faces.size());
     std::vector<size_t> kept;
     kept.reserve(faces.size());
     {
-        std::shared_lock lock(mu_);
-        const bool keep_crops = settings_.keep_crops;
+        std::shared_lock lock(m.mu);
+        const bool keep_crops = m.settings.keep_crops;
         const std::string aad = TemplateAad(options.model_id);
         for (size_t i = 0; i < faces.size(); ++i) {
             const std::string& subject_id = faces[i].subject_id;
-            if (!options.force && index_ && index_->size() > 0) {
-                FG_ASSIGN_OR_RETURN(auto nn, index_->Search(units[i], 16));
+            if (!options.force && m.index && m.index->size() > 0) {
+                FG_ASSIGN_OR_RETURN(auto nn, m.index->Search(units[i], 16));
                 bool dup = false;
                 for (const Neighbor& n : nn) {
-                    if (n.score < settings_.duplicate_threshold) break;
-                    auto it = face_subject_.find(n.id);
-                    if (it != face_subject_.end() && subject_names_[it->second] != subject_id) {
+                    if (n.score < m.settings.duplicate_threshold) break;
+                    auto it = m.face_subject.find(n.id);
+                    if (it != m.face_subject.end() && m.subject_names[it->second] != subject_id) {
                         char buf[64];
                         std::snprintf(buf, sizeof buf, "%.3f", n.score);
                         result.rejected.push_back({i, "duplicate_of_other_subject",
                                                    "looks like subject '" +
-                                                       subject_names_[it->second] + "' (score " +
+                                                       m.subject_names[it->second] + "' (score " +
                                                        buf + ", face " + std::to_string(n.id) +
                                                        "); use force to enroll anyway"});
                         dup = true;
@@ -532,10 +341,10 @@ Result<EnrollResult> Gallery::EnrollBulk(std::span<const BulkFace> faces,
             r.subject_id = subject_id;
             r.model_id = options.model_id;
             r.dim = dim;
-            r.key_id = keys_->current_id();
-            FG_ASSIGN_OR_RETURN(r.sealed, keys_->Seal(units[i], aad));
+            r.key_id = m.keys->current_id();
+            FG_ASSIGN_OR_RETURN(r.sealed, m.keys->Seal(units[i], aad));
             if (keep_crops && !faces[i].face.crop.empty()) {
-                FG_ASSIGN_OR_RETURN(r.crop, keys_->SealBytes(faces[i].face.crop, CropAad()));
+                FG_ASSIGN_OR_RETURN(r.crop, m.keys->SealBytes(faces[i].face.crop, CropAad()));
             }
             r.quality = faces[i].face.quality;
             r.source = faces[i].face.source;
@@ -554,149 +363,57 @@ Result<EnrollResult> Gallery::EnrollBulk(std::span<const BulkFace> faces,
                 metadata});
         }
     }
-    FG_ASSIGN_OR_RETURN(result.face_ids, store_->AddBulk(create, records));
+    FG_ASSIGN_OR_RETURN(result.face_ids, m.store->AddBulk(create, records));
     // The store is the source of truth and has committed; the index follows.
-    std::unique_lock lock(mu_);
+    std::unique_lock lock(m.mu);
     std::uint32_t sid = 0;
     for (size_t k = 0; k < kept.size(); ++k) {
         if (k == 0 || faces[kept[k]].subject_id != faces[kept[k - 1]].subject_id)
-            sid = InternSubject(faces[kept[k]].subject_id);
-        face_subject_[result.face_ids[k]] = sid;
+            sid = m.InternSubject(faces[kept[k]].subject_id);
+        m.face_subject[result.face_ids[k]] = sid;
     }
     std::vector<float> flat;
     flat.reserve(kept.size() * size_t(dim));
     for (size_t i : kept) flat.insert(flat.end(), units[i].begin(), units[i].end());
-    if (!index_) {
-        FG_ASSIGN_OR_RETURN(index_, FaceIndex::Build(ResolvedIndexConfig(), result.face_ids, flat));
+    if (!m.index) {
+        FG_ASSIGN_OR_RETURN(m.index,
+                            FaceIndex::Build(m.ResolvedIndexConfig(), result.face_ids, flat));
     } else {
-        Status s = index_->Add(result.face_ids, flat);
-        if (!s.ok()) FG_RETURN_IF_ERROR(RebuildIndex("index add failed: " + s.message()));
+        Status s = m.index->Add(result.face_ids, flat);
+        if (!s.ok()) FG_RETURN_IF_ERROR(m.RebuildIndex("index add failed: " + s.message()));
     }
-    snapshot_stale_ = true;
-    index_source_ = index_source_.empty() ? "built" : index_source_;
-    FG_RETURN_IF_ERROR(MaybeUpgradeIndex());
+    m.snapshot_stale = true;
+    m.index_source = m.index_source.empty() ? "built" : m.index_source;
+    FG_RETURN_IF_ERROR(m.MaybeUpgradeIndex());
     return result;
 }
 
-Result<std::int64_t> Gallery::Reembed(const std::string& model_id, const CropEmbedder& embed,
-                                      std::optional<float> new_threshold) {
-    if (model_id.empty()) return InvalidArgument("re-embedding needs the new model id");
-    if (new_threshold && !(*new_threshold >= -1.f && *new_threshold <= 1.f))
-        return InvalidArgument("threshold must be in -1..1");
-    std::lock_guard w(write_mu_);
-    FG_ASSIGN_OR_RETURN(std::int64_t total, store_->CountTemplates());
-    FG_ASSIGN_OR_RETURN(std::int64_t missing, store_->CountTemplatesWithoutCrop());
-    if (missing > 0) {
-        return FailedPrecondition(
-            std::to_string(missing) + " of " + std::to_string(total) +
-            " templates have no stored face crop (the gallery did not keep crops when they were "
-            "enrolled, or they came from precomputed embeddings), so they cannot be re-embedded; "
-            "turn keep_crops on and re-enroll them from images, or delete them");
-    }
-    std::vector<TemplateRecord> updated;
-    updated.reserve(size_t(total));
-    std::vector<std::int64_t> ids;
-    std::vector<float> vectors;
-    int dim = 0;
-    const std::string aad = TemplateAad(model_id);
-    FG_RETURN_IF_ERROR(store_->ForEachTemplate(
-        [&](const TemplateRecord& r) -> Status {
-            FG_ASSIGN_OR_RETURN(std::vector<std::uint8_t> crop,
-                                keys_->OpenBytes(r.crop, r.key_id, CropAad()));
-            FG_ASSIGN_OR_RETURN(std::vector<float> v, embed(crop));
-            std::vector<float> unit;
-            Status s = CheckEmbedding(std::span<const float>(v), unit, false);
-            if (!s.ok()) return s.WithContext("re-embedding face " + std::to_string(r.face_id));
-            if (dim == 0) dim = int(unit.size());
-            if (int(unit.size()) != dim) return Internal("the new embedder changed dimension");
-            TemplateRecord t;
-            t.face_id = r.face_id;
-            t.model_id = model_id;
-            t.dim = dim;
-            t.key_id = keys_->current_id();
-            FG_ASSIGN_OR_RETURN(t.sealed, keys_->Seal(unit, aad));
-            updated.push_back(std::move(t));
-            ids.push_back(r.face_id);
-            vectors.insert(vectors.end(), unit.begin(), unit.end());
-            return Status::Ok();
-        },
-        true));
-    GallerySettings next = settings();
-    if (new_threshold) next.threshold = *new_threshold;
-    std::vector<std::pair<std::string, std::string>> put = {{"identify", next.ToJson().dump()}};
-    if (!updated.empty()) {
-        put.emplace_back("model_id", model_id);
-        put.emplace_back("dim", std::to_string(dim));
-    }
-    FG_RETURN_IF_ERROR(store_->ReplaceTemplates(updated, put));
-    std::unique_lock lock(mu_);
-    settings_ = next;
-    if (!updated.empty()) {
-        model_id_ = model_id;
-        dim_ = dim;
-        FG_ASSIGN_OR_RETURN(index_, FaceIndex::Build(ResolvedIndexConfig(), ids, vectors));
-        index_source_ = "rebuilt: re-embedded";
-    }
-    snapshot_stale_ = true;
-    // The old snapshot holds the old model's vectors: never load it again.
-    if (!options_.snapshot_path.empty()) {
-        std::error_code ec;
-        std::filesystem::remove(options_.snapshot_path, ec);
-    }
-    return std::int64_t(updated.size());
-}
-
-Status Gallery::CheckConsistency() {
-    std::lock_guard w(write_mu_);
-    FG_ASSIGN_OR_RETURN(std::vector<FaceRef> refs, store_->ListFaceRefs());
-    std::shared_lock lock(mu_);
-    std::vector<std::int64_t> store_ids;
-    store_ids.reserve(refs.size());
-    for (const FaceRef& r : refs) store_ids.push_back(r.face_id);
-    const std::vector<std::int64_t> index_ids =
-        index_ ? index_->Ids() : std::vector<std::int64_t>{};
-    if (index_ids != store_ids) {
-        return DataLoss("the index holds " + std::to_string(index_ids.size()) +
-                        " templates, the store " + std::to_string(store_ids.size()) +
-                        " (or other ids)");
-    }
-    if (face_subject_.size() != refs.size())
-        return DataLoss("face -> subject map size differs from the store");
-    for (const FaceRef& r : refs) {
-        auto it = face_subject_.find(r.face_id);
-        if (it == face_subject_.end() || subject_names_[it->second] != r.subject_id) {
-            return DataLoss("face " + std::to_string(r.face_id) + " belongs to '" + r.subject_id +
-                            "' in the store but not in memory");
-        }
-    }
-    return Status::Ok();
-}
-
-Status Gallery::MaybeUpgradeIndex() {
+Status Gallery::Impl::MaybeUpgradeIndex() {
     // Runs under Enroll's exclusive lock: exact search stops meeting the latency target past
     // auto_scan_above, so an "auto" gallery switches to the scan index once, when it crosses it.
-    if (settings_.index != "auto" || !index_ || index_->kind() != IndexKind::kFlat)
+    if (settings.index != "auto" || !index || index->kind() != IndexKind::kFlat)
         return Status::Ok();
     const IndexConfig c = ResolvedIndexConfig();
-    if (index_->size() <= c.auto_scan_above) return Status::Ok();
+    if (index->size() <= c.auto_scan_above) return Status::Ok();
     std::vector<std::int64_t> ids;
     std::vector<float> vectors;
-    FG_RETURN_IF_ERROR(index_->ExportVectors(ids, vectors));
-    FG_ASSIGN_OR_RETURN(index_, FaceIndex::Build(c, ids, vectors));
-    spdlog::info("gallery index switched to {} at {} templates", IndexKindName(index_->kind()),
+    FG_RETURN_IF_ERROR(index->ExportVectors(ids, vectors));
+    FG_ASSIGN_OR_RETURN(index, FaceIndex::Build(c, ids, vectors));
+    spdlog::info("gallery index switched to {} at {} templates", IndexKindName(index->kind()),
                  ids.size());
     return Status::Ok();
 }
 
-Result<Identification> Gallery::Identify(const vision::Embedding& probe, int top_k) const {
-    std::shared_lock lock(mu_);
+Result<Identification> Gallery::Identify(const Embedding& probe, int top_k) const {
+    const Impl& m = *impl_;
+    std::shared_lock lock(m.mu);
     std::vector<float> unit;
-    FG_RETURN_IF_ERROR(CheckProbe(probe, unit));
+    FG_RETURN_IF_ERROR(m.CheckProbe(probe, unit));
     Identification out;
-    out.threshold = settings_.threshold;
-    out.margin = settings_.margin;
-    const int k = top_k > 0 ? top_k : settings_.top_k;
-    if (!index_ || index_->size() == 0) {
+    out.threshold = m.settings.threshold;
+    out.margin = m.settings.margin;
+    const int k = top_k > 0 ? top_k : m.settings.top_k;
+    if (!m.index || m.index->size() == 0) {
         out.reason = "empty_gallery";
         return out;
     }
@@ -704,17 +421,17 @@ Result<Identification> Gallery::Identify(const vision::Embedding& probe, int top
     // are found, or the whole gallery was seen.
     std::vector<Candidate> best;
     for (int fetch = std::max(32, 8 * (k + 1));; fetch *= 4) {
-        FG_ASSIGN_OR_RETURN(std::vector<Neighbor> nn, index_->Search(unit, fetch));
+        FG_ASSIGN_OR_RETURN(std::vector<Neighbor> nn, m.index->Search(unit, fetch));
         best.clear();
         std::unordered_map<std::uint32_t, size_t> seen;
         for (const Neighbor& n : nn) {
-            auto it = face_subject_.find(n.id);
-            if (it == face_subject_.end()) continue;
+            auto it = m.face_subject.find(n.id);
+            if (it == m.face_subject.end()) continue;
             if (seen.count(it->second)) continue;  // results are sorted: the first is the max
             seen.emplace(it->second, best.size());
-            best.push_back({subject_names_[it->second], "", n.score, n.id});
+            best.push_back({m.subject_names[it->second], "", n.score, n.id});
         }
-        if (int(best.size()) >= k + 1 || std::int64_t(nn.size()) >= index_->size() ||
+        if (int(best.size()) >= k + 1 || std::int64_t(nn.size()) >= m.index->size() ||
             fetch > (1 << 20))
             break;
     }
@@ -722,9 +439,9 @@ Result<Identification> Gallery::Identify(const vision::Embedding& probe, int top
     if (int(best.size()) > k) best.resize(size_t(k));
     out.candidates = std::move(best);
     const Candidate& top = out.candidates.front();
-    if (top.score < settings_.threshold) {
+    if (top.score < m.settings.threshold) {
         out.reason = "below_threshold";
-    } else if (top.score - runner_up < settings_.margin) {
+    } else if (top.score - runner_up < m.settings.margin) {
         out.reason = "ambiguous";
     } else {
         out.known = true;
@@ -733,177 +450,60 @@ Result<Identification> Gallery::Identify(const vision::Embedding& probe, int top
     }
     lock.unlock();
     for (Candidate& c : out.candidates) {
-        auto s = store_->GetSubject(c.subject_id);
+        auto s = m.store->GetSubject(c.subject_id);
         if (s.ok()) c.display_name = s->display_name;
     }
     return out;
 }
 
-Result<float> Gallery::Verify(const vision::Embedding& probe, const std::string& subject_id) const {
+Result<float> Gallery::Verify(const Embedding& probe, const std::string& subject_id) const {
+    const Impl& m = *impl_;
     std::vector<float> unit;
+    std::shared_ptr<const KeyRing> keys;  // copied under the lock: RotateKey swaps it
     {
-        std::shared_lock lock(mu_);
-        FG_RETURN_IF_ERROR(CheckProbe(probe, unit));
+        std::shared_lock lock(m.mu);
+        FG_RETURN_IF_ERROR(m.CheckProbe(probe, unit));
+        keys = m.keys;
     }
-    FG_RETURN_IF_ERROR(store_->GetSubject(subject_id).status());
-    FG_ASSIGN_OR_RETURN(std::vector<TemplateRecord> records, store_->GetTemplates(subject_id));
+    FG_RETURN_IF_ERROR(m.store->GetSubject(subject_id).status());
+    FG_ASSIGN_OR_RETURN(std::vector<TemplateRecord> records, m.store->GetTemplates(subject_id));
     if (records.empty())
         return FailedPrecondition("subject '" + subject_id + "' has no face templates");
     float best = -2.f;
     for (const TemplateRecord& r : records) {
         FG_ASSIGN_OR_RETURN(std::vector<float> v,
-                            keys_->Open(r.sealed, r.key_id, TemplateAad(r.model_id)));
+                            keys->Open(r.sealed, r.key_id, TemplateAad(r.model_id)));
         if (v.size() != unit.size()) return DataLoss("stored template has a different dimension");
-        float dot = 0;
-        for (size_t i = 0; i < v.size(); ++i) dot += v[i] * unit[i];
-        best = std::max(best, dot);
+        best = std::max(best, fg::Dot(v, unit));
     }
     return best;
 }
 
-Result<std::int64_t> Gallery::RotateKey(std::shared_ptr<const KeyRing> keys) {
-    if (!keys) return InvalidArgument("no key");
-    std::lock_guard w(write_mu_);
-    FG_ASSIGN_OR_RETURN(std::vector<FaceRef> refs, store_->ListFaceRefs());
-    std::vector<std::string> subjects;
+Status Gallery::CheckConsistency() {
+    Impl& m = *impl_;
+    std::lock_guard w(m.write_mu);
+    FG_ASSIGN_OR_RETURN(std::vector<FaceRef> refs, m.store->ListFaceRefs());
+    std::shared_lock lock(m.mu);
+    std::vector<std::int64_t> store_ids;
+    store_ids.reserve(refs.size());
+    for (const FaceRef& r : refs) store_ids.push_back(r.face_id);
+    const std::vector<std::int64_t> index_ids =
+        m.index ? m.index->Ids() : std::vector<std::int64_t>{};
+    if (index_ids != store_ids) {
+        return DataLoss("the index holds " + std::to_string(index_ids.size()) +
+                        " templates, the store " + std::to_string(store_ids.size()) +
+                        " (or other ids)");
+    }
+    if (m.face_subject.size() != refs.size())
+        return DataLoss("face -> subject map size differs from the store");
     for (const FaceRef& r : refs) {
-        if (subjects.empty() || subjects.back() != r.subject_id) subjects.push_back(r.subject_id);
-    }
-    std::sort(subjects.begin(), subjects.end());
-    subjects.erase(std::unique(subjects.begin(), subjects.end()), subjects.end());
-    std::int64_t done = 0;
-    std::vector<TemplateRecord> batch;
-    auto flush = [&]() -> Status {
-        if (batch.empty()) return Status::Ok();
-        FG_RETURN_IF_ERROR(store_->UpdateSealed(batch));
-        done += std::int64_t(batch.size());
-        batch.clear();
-        return Status::Ok();
-    };
-    for (const std::string& s : subjects) {
-        FG_ASSIGN_OR_RETURN(std::vector<TemplateRecord> records, store_->GetTemplates(s));
-        for (TemplateRecord& r : records) {
-            if (r.key_id == keys->current_id()) continue;
-            FG_ASSIGN_OR_RETURN(std::vector<float> v,
-                                keys->Open(r.sealed, r.key_id, TemplateAad(r.model_id)));
-            FG_ASSIGN_OR_RETURN(r.sealed, keys->Seal(v, TemplateAad(r.model_id)));
-            if (!r.crop.empty()) {
-                FG_ASSIGN_OR_RETURN(std::vector<std::uint8_t> crop,
-                                    keys->OpenBytes(r.crop, r.key_id, CropAad()));
-                FG_ASSIGN_OR_RETURN(r.crop, keys->SealBytes(crop, CropAad()));
-            }
-            r.key_id = keys->current_id();
-            batch.push_back(std::move(r));
+        auto it = m.face_subject.find(r.face_id);
+        if (it == m.face_subject.end() || m.subject_names[it->second] != r.subject_id) {
+            return DataLoss("face " + std::to_string(r.face_id) + " belongs to '" + r.subject_id +
+                            "' in the store but not in memory");
         }
-        if (batch.size() >= 2000) FG_RETURN_IF_ERROR(flush());
     }
-    FG_RETURN_IF_ERROR(flush());
-    std::unique_lock lock(mu_);
-    keys_ = std::move(keys);
-    snapshot_stale_ = true;
-    // The old snapshot is sealed with the old key: drop it rather than leave it behind.
-    if (!options_.snapshot_path.empty()) {
-        std::error_code ec;
-        std::filesystem::remove(options_.snapshot_path, ec);
-    }
-    return done;
-}
-
-Result<nlohmann::json> Gallery::Export() {
-    nlohmann::json doc;
-    doc["format"] = "facegate-gallery";
-    doc["version"] = kExportVersion;
-    doc["exported_at"] = NowSeconds();
-    doc["model_id"] = model_id();
-    doc["dim"] = dim();
-    doc["settings"] = settings().ToJson();
-    nlohmann::json subjects = nlohmann::json::array();
-    std::string after;
-    for (;;) {
-        FG_ASSIGN_OR_RETURN(ListPage page, store_->ListSubjects(after, 500));
-        for (const Subject& s : page.subjects) {
-            nlohmann::json js{{"id", s.id},
-                              {"display_name", s.display_name},
-                              {"metadata", nlohmann::json::parse(s.metadata, nullptr, false)},
-                              {"created_at", s.created_at},
-                              {"updated_at", s.updated_at}};
-            nlohmann::json faces = nlohmann::json::array();
-            FG_ASSIGN_OR_RETURN(std::vector<TemplateRecord> records, store_->GetTemplates(s.id));
-            for (const TemplateRecord& r : records) {
-                FG_ASSIGN_OR_RETURN(std::vector<float> v,
-                                    keys_->Open(r.sealed, r.key_id, TemplateAad(r.model_id)));
-                faces.push_back({{"embedding", v},
-                                 {"model_id", r.model_id},
-                                 {"quality", r.quality},
-                                 {"source", r.source},
-                                 {"created_at", r.created_at}});
-            }
-            js["faces"] = std::move(faces);
-            subjects.push_back(std::move(js));
-        }
-        if (page.next_after.empty()) break;
-        after = page.next_after;
-    }
-    doc["subjects"] = std::move(subjects);
-    return doc;
-}
-
-Result<std::int64_t> Gallery::Import(const nlohmann::json& doc, bool skip_existing) {
-    if (!doc.is_object() || doc.value("format", "") != "facegate-gallery") {
-        return InvalidArgument("not a facegate gallery export (format != facegate-gallery)");
-    }
-    const int version = doc.value("version", 0);
-    if (version < 1 || version > kExportVersion) {
-        return InvalidArgument("unsupported export version " + std::to_string(version) +
-                               " (this facegate reads 1.." + std::to_string(kExportVersion) + ")");
-    }
-    if (!doc.contains("subjects") || !doc["subjects"].is_array())
-        return InvalidArgument("export has no subjects");
-    std::int64_t imported = 0;
-    try {
-        if (doc.contains("settings")) {
-            GallerySettings s = settings();
-            FG_RETURN_IF_ERROR(s.Update(doc["settings"]));
-            FG_RETURN_IF_ERROR(UpdateSettings(s));
-        }
-        for (const nlohmann::json& js : doc["subjects"]) {
-            const std::string id = js.at("id").get<std::string>();
-            FG_RETURN_IF_ERROR(ValidateSubjectId(id));
-            if (store_->GetSubject(id).ok()) {
-                if (skip_existing) continue;
-                return AlreadyExists("subject '" + id +
-                                     "' already exists in the gallery (use --skip-existing)");
-            }
-            const std::string meta = js.contains("metadata") ? js["metadata"].dump() : "{}";
-            const std::string name = js.value("display_name", id);
-            std::vector<NewFace> faces;
-            std::string model = doc.value("model_id", "");
-            for (const nlohmann::json& jf : js.value("faces", nlohmann::json::array())) {
-                NewFace f;
-                f.embedding = jf.at("embedding").get<std::vector<float>>();
-                f.quality = jf.value("quality", -1.f);
-                f.source = jf.value("source", "import");
-                model = jf.value("model_id", model);
-                faces.push_back(std::move(f));
-            }
-            if (faces.empty()) {
-                FG_RETURN_IF_ERROR(CreateSubject({id, name, meta}));
-                continue;
-            }
-            auto r = Enroll(id,
-                            {.model_id = model,
-                             .create_subject = true,
-                             .display_name = name,
-                             .metadata = meta,
-                             .force = true},
-                            faces);
-            if (!r.ok()) return r.status().WithContext("subject " + id);
-            imported += std::int64_t(r->face_ids.size());
-        }
-    } catch (const std::exception& e) {
-        return InvalidArgument(std::string("malformed export: ") + e.what());
-    }
-    return imported;
+    return Status::Ok();
 }
 
 }  // namespace fg::gallery

@@ -5,10 +5,10 @@
 #include <filesystem>
 
 #include "fg/base/paths.h"
-#include "fg/gallery/enroll_gate.h"
 #include "fg/gallery/gallery.h"
 #include "fg/image/image_io.h"
 #include "fg/testing/testing.h"
+#include "fg/vision/enroll_gate.h"
 #include "test_util.h"
 
 namespace fg::gallery {
@@ -60,7 +60,7 @@ TEST(GalleryModel, JohnsEnrollIdentifyAndUnknown) {
             auto faces = analyse(photos[i]);
             const bool enroll = person != unknown && i < 3;
             if (enroll) {
-                GateDecision gate = CheckEnrollmentFaces(faces);
+                vision::GateDecision gate = vision::CheckEnrollmentFaces(faces);
                 ASSERT_TRUE(gate.accepted) << photos[i] << ": " << gate.detail;
                 const auto& f = faces[size_t(gate.face)];
                 ASSERT_TRUE(f.embedding);

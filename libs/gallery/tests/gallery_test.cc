@@ -39,6 +39,13 @@ class GalleryTest : public ::testing::Test {
             ASSERT_TRUE(r->rejected.empty()) << r->rejected[0].detail;
         }
     }
+    // The gallery's store opened on its own, as another process would see it (the gallery
+    // does not expose the one it writes through).
+    std::unique_ptr<Store> RawStore() {
+        auto s = OpenStore(path_);
+        EXPECT_TRUE(s.ok()) << s.status().ToString();
+        return s.ok() ? std::move(*s) : nullptr;
+    }
     fg::testing::TmpDir tmp_;
     std::string path_ = (tmp_ / "g.db").string();
     std::shared_ptr<KeyRing> keys_ = testing::TestKeys();
@@ -141,7 +148,7 @@ TEST_F(GalleryTest, BadInputIsRejectedClearly) {
     EXPECT_EQ(g->MergeSubjects("p1", "p1").code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(g->RenameSubject("nobody", "x").code(), StatusCode::kNotFound);
     EXPECT_EQ(g->RemoveFace(987654).code(), StatusCode::kNotFound);
-    EXPECT_EQ(*g->store().CountTemplates(), 4);  // nothing half-written
+    EXPECT_EQ(g->Stats()->templates, 4);  // nothing half-written
     EXPECT_TRUE(g->CheckConsistency().ok());
 }
 
@@ -176,17 +183,17 @@ TEST_F(GalleryTest, EnrollBulkIsAllOrNothingAndIndexed) {
     auto r = g->EnrollBulk(bad, {.model_id = kModel, .force = true});
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
     EXPECT_NE(r.status().message().find("face 1500"), std::string::npos) << r.status().message();
-    EXPECT_EQ(*g->store().CountTemplates(), 0);
+    EXPECT_EQ(g->Stats()->templates, 0);
     EXPECT_EQ(g->EnrollBulk(faces, {.model_id = kModel, .create_subject = false, .force = true})
                   .status()
                   .code(),
               StatusCode::kNotFound);
-    EXPECT_EQ(*g->store().CountSubjects(), 0);
+    EXPECT_EQ(g->Stats()->subjects, 0);
     r = g->EnrollBulk(faces, {.model_id = kModel, .force = true});
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->face_ids.size(), 3000u);
-    EXPECT_EQ(*g->store().CountSubjects(), 1000);
-    EXPECT_EQ(g->store().GetSubject("b17")->face_count, 3);
+    EXPECT_EQ(g->Stats()->subjects, 1000);
+    EXPECT_EQ(g->GetSubject("b17")->face_count, 3);
     EXPECT_EQ(g->Identify(Probe(Sample(417, 9)))->subject_id, "b417");
     EXPECT_TRUE(g->CheckConsistency().ok());
     // The duplicate check applies per face of a bulk call too.
@@ -196,8 +203,8 @@ TEST_F(GalleryTest, EnrollBulkIsAllOrNothingAndIndexed) {
     ASSERT_TRUE(r.ok());
     ASSERT_EQ(r->rejected.size(), 1u);
     EXPECT_EQ(r->rejected[0].face, 0u);
-    EXPECT_FALSE(g->store().GetSubject("new").ok());
-    EXPECT_TRUE(g->store().GetSubject("new2").ok());
+    EXPECT_FALSE(g->GetSubject("new").ok());
+    EXPECT_TRUE(g->GetSubject("new2").ok());
 }
 
 // A stand-in for a second embedder: reads the identity written into the fake crop and gives
@@ -223,7 +230,7 @@ TEST_F(GalleryTest, CropsAreKeptOnlyOnOptInAndReembedSwitchesTheModel) {
     ASSERT_TRUE(g->Enroll("p0", {.model_id = kModel},
                           std::vector<NewFace>{{Sample(0, 0), 0.9f, "t", FakeCrop(0, 0)}})
                     .ok());
-    EXPECT_EQ(*g->store().CountTemplatesWithoutCrop(), 1);  // off by default: not stored
+    EXPECT_EQ(*RawStore()->CountTemplatesWithoutCrop(), 1);  // off by default: not stored
     auto refused = g->Reembed("model-b@1", FakeEmbedCrop, 0.5f);
     EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
     EXPECT_NE(refused.status().message().find("no stored face crop"), std::string::npos);
@@ -239,7 +246,7 @@ TEST_F(GalleryTest, CropsAreKeptOnlyOnOptInAndReembedSwitchesTheModel) {
             faces.push_back({Sample(p, k), 0.9f, "t", FakeCrop(p, k)});
         ASSERT_TRUE(g->Enroll("p" + std::to_string(p), {.model_id = kModel}, faces).ok());
     }
-    EXPECT_EQ(*g->store().CountTemplatesWithoutCrop(), 0);
+    EXPECT_EQ(*RawStore()->CountTemplatesWithoutCrop(), 0);
     // Crops are sealed: the raw crop bytes never reach the file.
     ASSERT_TRUE(g->Close().ok());
     for (const std::string& f : {path_, path_ + "-wal"}) {
@@ -288,7 +295,7 @@ TEST_F(GalleryTest, CropsAreKeptOnlyOnOptInAndReembedSwitchesTheModel) {
     };
     EXPECT_FALSE(g->Reembed("model-c@1", failing, std::nullopt).ok());
     EXPECT_EQ(g->model_id(), "model-b@1");
-    EXPECT_EQ(g->store().GetTemplates("p1")->front().model_id, "model-b@1");
+    EXPECT_EQ(g->ListFaces("p1")->front().model_id, "model-b@1");
 }
 
 TEST_F(GalleryTest, VerifyDeleteMergeRemoveKeepIndexInStep) {
@@ -305,9 +312,9 @@ TEST_F(GalleryTest, VerifyDeleteMergeRemoveKeepIndexInStep) {
     ASSERT_TRUE(g->MergeSubjects("p3", "p4").ok());
     id = g->Identify(Probe(Sample(3, 9)));
     EXPECT_EQ(id->candidates[0].subject_id, "p4");
-    EXPECT_EQ(g->store().GetSubject("p4")->face_count, 4);
+    EXPECT_EQ(g->GetSubject("p4")->face_count, 4);
 
-    auto templates = *g->store().GetTemplates("p4");
+    auto templates = *g->ListFaces("p4");
     for (const auto& t : templates) ASSERT_TRUE(g->RemoveFace(t.face_id).ok());
     EXPECT_FALSE(g->Identify(Probe(Sample(3, 9)))->known);
     EXPECT_EQ(g->RemoveFace(templates[0].face_id).code(), StatusCode::kNotFound);
@@ -316,8 +323,38 @@ TEST_F(GalleryTest, VerifyDeleteMergeRemoveKeepIndexInStep) {
     EXPECT_EQ(stats->templates, 4);  // p0, p1 left
     g.reset();
     auto again = Open();
-    EXPECT_EQ(*again->store().CountTemplates(), 4);
+    EXPECT_EQ(again->Stats()->templates, 4);
     EXPECT_TRUE(again->Identify(Probe(Sample(0, 9)))->known);
+}
+
+// What the store held used to be read through Gallery::store(); these views replace it.
+TEST_F(GalleryTest, ReadOnlyViewsShowTheStore) {
+    auto g = Open();
+    EnrollPeople(*g, 3);
+    auto stats = g->Stats();
+    ASSERT_TRUE(stats.ok());
+    EXPECT_EQ(stats->store_kind, "sqlite");
+    EXPECT_GT(stats->schema_version, 0);
+    auto page = g->ListSubjects("", 2);
+    ASSERT_TRUE(page.ok());
+    ASSERT_EQ(page->subjects.size(), 2u);
+    EXPECT_EQ(page->subjects[0].id, "p0");
+    EXPECT_EQ(page->subjects[1].face_count, 2);
+    page = g->ListSubjects(page->next_after, 2);
+    ASSERT_EQ(page->subjects.size(), 1u);
+    EXPECT_EQ(page->subjects[0].id, "p2");
+    auto faces = g->ListFaces("p1");
+    ASSERT_TRUE(faces.ok());
+    ASSERT_EQ(faces->size(), 2u);
+    EXPECT_LT((*faces)[0].face_id, (*faces)[1].face_id);
+    EXPECT_EQ((*faces)[0].subject_id, "p1");
+    EXPECT_EQ((*faces)[0].model_id, kModel);
+    EXPECT_EQ((*faces)[0].dim, 64);
+    EXPECT_EQ((*faces)[0].key_id, keys_->current_id());
+    EXPECT_EQ((*faces)[0].source, "t");
+    EXPECT_FALSE((*faces)[0].has_crop);
+    EXPECT_EQ(g->ListFaces("nobody").status().code(), StatusCode::kNotFound);
+    EXPECT_EQ(g->GetSubject("nobody").status().code(), StatusCode::kNotFound);
 }
 
 // The heart of "encrypted at rest": read the raw SQLite rows as an attacker with the file would.
@@ -393,7 +430,7 @@ TEST_F(GalleryTest, RotateKeyReencryptsEverything) {
     auto g2 = Open(only_new);
     ASSERT_TRUE(g2);
     EXPECT_TRUE(g2->Identify(Probe(Sample(1, 9)))->known);
-    auto rotated = g2->store().GetTemplates("p1");
+    auto rotated = g2->ListFaces("p1");
     ASSERT_TRUE(rotated.ok());
     for (const auto& t : *rotated) EXPECT_EQ(t.key_id, only_new->current_id());
     g2.reset();
@@ -458,8 +495,8 @@ TEST_F(GalleryTest, ExportImportRoundTrip) {
     auto n = (*g2)->Import(*doc, false);
     ASSERT_TRUE(n.ok()) << n.status().ToString();
     EXPECT_EQ(*n, 12);
-    EXPECT_EQ((*g2)->store().GetSubject("p1")->metadata, R"({"badge":17})");
-    EXPECT_TRUE((*g2)->store().GetSubject("empty").ok());
+    EXPECT_EQ((*g2)->GetSubject("p1")->metadata, R"({"badge":17})");
+    EXPECT_TRUE((*g2)->GetSubject("empty").ok());
     EXPECT_EQ((*g2)->Identify(Probe(Sample(5, 9)))->subject_id, "p5");
     EXPECT_EQ((*g2)->Import(*doc, false).status().code(), StatusCode::kAlreadyExists);
     EXPECT_EQ(*(*g2)->Import(*doc, true), 0);

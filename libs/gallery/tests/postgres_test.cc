@@ -140,8 +140,8 @@ TEST(PostgresGallery, EnrollIdentifyAndTwoNodesShareOneGallery) {
     EXPECT_EQ((*b)->Identify(Probe(Sample(4, 9)))->subject_id, "p4");
     EXPECT_FALSE((*b)->Identify(Probe(Sample(400, 9)))->known);
     ASSERT_TRUE((*a)->DeleteSubject("p4").ok());
-    EXPECT_EQ(*(*b)->store().CountTemplates(), 18);
-    auto templates = (*b)->store().GetTemplates("p5");
+    EXPECT_EQ((*b)->Stats()->templates, 18);
+    auto templates = (*b)->ListFaces("p5");
     ASSERT_TRUE(templates.ok());
     ASSERT_EQ(templates->size(), 2u);
     EXPECT_EQ((*templates)[0].model_id, kModel);
@@ -164,7 +164,7 @@ TEST(PostgresGallery, ServerGoingAwayGivesUnavailableThenRecovers) {
     ASSERT_TRUE(Server()->Up());
     auto again = (*g)->Enroll("b", {.model_id = kModel}, std::vector<NewFace>{{Sample(2, 0)}});
     ASSERT_TRUE(again.ok()) << again.status().ToString();
-    EXPECT_EQ(*(*g)->store().CountTemplates(), 2);
+    EXPECT_EQ((*g)->Stats()->templates, 2);
     EXPECT_EQ((*g)->Identify(Probe(Sample(2, 5)))->subject_id, "b");
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "fg/core/embedding.h"
 #include "fg/gallery/crypto.h"
 #include "fg/gallery/gallery.h"
 
@@ -17,10 +18,7 @@ constexpr char kTestKeyHex[] = "000102030405060708090a0b0c0d0e0f1011121314151617
 constexpr char kModel[] = "test-model@1";
 
 inline std::vector<float> Normalise(std::vector<float> v) {
-    double n = 0;
-    for (float x : v) n += double(x) * x;
-    n = std::sqrt(n);
-    for (float& x : v) x = float(x / n);
+    fg::L2Normalize(v);
     return v;
 }
 
@@ -46,8 +44,8 @@ inline std::shared_ptr<KeyRing> TestKeys(const char* hex = kTestKeyHex) {
     return std::make_shared<KeyRing>(*ParseKey(hex));
 }
 
-inline vision::Embedding Probe(std::vector<float> v, const std::string& model = kModel) {
-    return vision::Embedding{model, std::move(v)};
+inline Embedding Probe(std::vector<float> v, const std::string& model = kModel) {
+    return Embedding{model, std::move(v)};
 }
 
 }  // namespace fg::gallery::testing

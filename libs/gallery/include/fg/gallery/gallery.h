@@ -12,18 +12,17 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
+#include <span>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "fg/base/status.h"
+#include "fg/core/embedding.h"
 #include "fg/gallery/crypto.h"
 #include "fg/gallery/index.h"
 #include "fg/gallery/store.h"
-#include "fg/vision/embedder.h"
 
 namespace fg::gallery {
 
@@ -123,10 +122,28 @@ struct GalleryStats {
     std::string index_kind;
     std::int64_t index_bytes = 0;
     std::string index_source;  ///< "snapshot", "rebuilt: <why>", "empty"
+    std::string store_kind;    ///< "sqlite" or "postgres"
+    int schema_version = 0;    ///< of the store
+};
+
+/// One stored template as a reader sees it: everything but the sealed vector and crop.
+struct FaceInfo {
+    std::int64_t face_id = 0;
+    std::string subject_id;
+    std::string model_id;
+    int dim = 0;
+    std::string key_id;  ///< the key that sealed it (changes with RotateKey)
+    float quality = 0;   ///< -1 when unknown (precomputed embedding)
+    std::string source;
+    std::int64_t created_at = 0;
+    bool has_crop = false;  ///< an aligned crop is kept (GallerySettings::keep_crops)
 };
 
 /// Thread-safety: Identify, Verify and the getters may run concurrently with each other and
 /// with one mutating call; mutating calls are serialised internally.
+/// Implementation (src/): gallery.cc open/settings/enroll/identify/verify/consistency,
+/// gallery_admin.cc subject edits/re-embed/key rotation, gallery_export.cc export/import,
+/// gallery_snapshot.cc index load/rebuild/snapshot.
 class Gallery {
   public:
     static Result<std::unique_ptr<Gallery>> Open(const GalleryOptions& options);
@@ -138,10 +155,18 @@ class Gallery {
     Status Close();
     Status SaveSnapshot();
 
-    Store& store() { return *store_; }
     GallerySettings settings() const;
     Status UpdateSettings(const GallerySettings& settings);
+    /// Counts come from the store, so they are exact even while another node writes.
     Result<GalleryStats> Stats();
+
+    // Read-only views of the store. The store itself is not exposed: every write goes through
+    // the gallery so the index always agrees with it.
+    Result<Subject> GetSubject(const std::string& id) const;
+    /// Subjects ordered by id, strictly after `after`, at most `limit`.
+    Result<ListPage> ListSubjects(const std::string& after, int limit) const;
+    /// The subject's templates in face id order (NotFound for an unknown subject).
+    Result<std::vector<FaceInfo>> ListFaces(const std::string& subject_id) const;
 
     Status CreateSubject(const Subject& subject);
     Status RenameSubject(const std::string& id, const std::string& display_name);
@@ -176,9 +201,9 @@ class Gallery {
     Status CheckConsistency();
 
     /// Top-k subjects (0 = settings().top_k) and the open-set decision.
-    Result<Identification> Identify(const vision::Embedding& probe, int top_k = 0) const;
+    Result<Identification> Identify(const Embedding& probe, int top_k = 0) const;
     /// 1:1: the best score of the probe against the subject's templates.
-    Result<float> Verify(const vision::Embedding& probe, const std::string& subject_id) const;
+    Result<float> Verify(const Embedding& probe, const std::string& subject_id) const;
 
     /// Re-encrypts every template with `keys`' current key (old keys must be in `keys`).
     /// Returns the number of templates re-encrypted. Resumable: rows carry their key id.
@@ -193,34 +218,9 @@ class Gallery {
     int dim() const;
 
   private:
-    Gallery() = default;
-    Status LoadSettings();
-    Status LoadIndex();
-    Status RebuildIndex(const std::string& why);
-    Status MaybeUpgradeIndex();
-    Status CheckProbe(const vision::Embedding& probe, std::vector<float>& unit) const;
-    Status CheckEmbedding(std::span<const float> v, std::vector<float>& unit,
-                          bool check_dim = true) const;
-    std::string CropAad() const;
-    std::string TemplateAad(const std::string& model_id) const;
-    std::uint32_t InternSubject(const std::string& id);
-    IndexConfig ResolvedIndexConfig() const;
-
-    GalleryOptions options_;
-    std::unique_ptr<Store> store_;
-    std::shared_ptr<const KeyRing> keys_;
-    GallerySettings settings_;
-    std::string model_id_;
-    int dim_ = 0;
-    std::unique_ptr<FaceIndex> index_;
-    std::string index_source_;
-    bool snapshot_stale_ = true;
-    // face id -> subject, interned so a million templates cost a few bytes each.
-    std::unordered_map<std::int64_t, std::uint32_t> face_subject_;
-    std::vector<std::string> subject_names_;
-    std::unordered_map<std::string, std::uint32_t> subject_index_;
-    mutable std::shared_mutex mu_;  // guards index_, face_subject_, settings_, model
-    std::mutex write_mu_;           // serialises mutations
+    struct Impl;  // src/gallery_impl.h: store, keys, index, face -> subject map, locks
+    explicit Gallery(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace fg::gallery
