@@ -174,6 +174,92 @@ TEST_F(Cli, CompareSeparatesPeopleAndNeedsFaces) {
     EXPECT_NE(noface.err.find("no face"), std::string::npos) << noface.err;
 }
 
+// ---- eval pairs --face, demo, bench gallery (issue #13) ----
+
+/// `img` pasted into `canvas` at (x, y), scaled up by an integer `factor` (nearest neighbour).
+void Paste(cv::Mat& canvas, const cv::Mat& img, int x, int y, int factor = 1) {
+    for (int r = 0; r < img.rows * factor; ++r)
+        for (int c = 0; c < img.cols * factor; ++c)
+            canvas.at<cv::Vec3b>(y + r, x + c) = img.at<cv::Vec3b>(r / factor, c / factor);
+}
+
+TEST_F(Cli, EvalPairsChoosesTheCentreFaceForLfw) {
+    const auto root = DlibExamplesDir() / "johns";
+    FG_REQUIRE_PATH(root);
+    const cv::Mat a1 = cv::imread((root / "John_Salley/000179_02159509.jpg").string());
+    const cv::Mat a2 = cv::imread((root / "John_Salley/000183_02159543.jpg").string());
+    const cv::Mat b1 = cv::imread((root / "John_Savage/000264_01099001.jpg").string());
+    const cv::Mat b2 = cv::imread((root / "John_Savage/000274_01099061.jpg").string());
+    ASSERT_FALSE(a1.empty() || a2.empty() || b1.empty() || b2.empty());
+    // LFW layout: Alpha_0001 has Alpha in the centre and a larger bystander (Beta) at the side.
+    const auto lfw = tmp_ / "lfw";
+    std::filesystem::create_directories(lfw / "Alpha");
+    std::filesystem::create_directories(lfw / "Beta");
+    cv::Mat two(400, 800, CV_8UC3, cv::Scalar::all(128));
+    Paste(two, a1, 325, 125);     // centre (400, 200) = the image centre
+    Paste(two, b1, 490, 50, 2);   // 300x300, off centre
+    cv::imwrite((lfw / "Alpha/Alpha_0001.jpg").string(), two);
+    cv::Mat one(400, 800, CV_8UC3, cv::Scalar::all(128));
+    Paste(one, a2, 325, 125);
+    cv::imwrite((lfw / "Alpha/Alpha_0002.jpg").string(), one);
+    one.setTo(cv::Scalar::all(128));
+    Paste(one, b2, 325, 125);
+    cv::imwrite((lfw / "Beta/Beta_0001.jpg").string(), one);
+    // One fold: a same pair (Alpha 1, Alpha 2) and a different pair (Alpha 1, Beta 1).
+    WriteBytes(tmp_ / "pairs.txt", "1\nAlpha\t1\t2\nAlpha\t1\tBeta\t1\n");
+    const std::string base = "eval pairs --format lfw --workers 1 --pairs " + Q(tmp_ / "pairs.txt") +
+                             " --root " + Q(lfw);
+
+    CmdResult center = Facegate(base + " --json", tmp_);  // center is the default for lfw
+    ASSERT_EQ(center.code, 0) << center.err;
+    auto jc = nlohmann::json::parse(center.out);
+    EXPECT_EQ(jc["face"], "center");
+    EXPECT_EQ(jc["multi_face_images"], 1);
+    EXPECT_EQ(jc["failed_detections"], 0);
+    EXPECT_EQ(jc["accuracy"].get<double>(), 1.0);
+
+    // The largest face of Alpha_0001 is Beta: the same pair now looks different and vice versa.
+    CmdResult largest = Facegate(base + " --face largest --json", tmp_);
+    ASSERT_EQ(largest.code, 0) << largest.err;
+    auto jl = nlohmann::json::parse(largest.out);
+    EXPECT_EQ(jl["face"], "largest");
+    EXPECT_EQ(jl["multi_face_images"], 1);
+    EXPECT_EQ(jl["accuracy"].get<double>(), 0.5);
+
+    CmdResult text = Facegate(base, tmp_);
+    ASSERT_EQ(text.code, 0) << text.err;
+    EXPECT_NE(text.out.find("1 with more than one (face: center)"), std::string::npos) << text.out;
+    EXPECT_EQ(Facegate(base + " --face centre", tmp_).code, 2);
+}
+
+TEST_F(Cli, DemoIdentifiesThroughTheRealGallery) {
+    FG_REQUIRE_PATH(DlibExamplesDir() / "johns");
+    CmdResult r = Facegate("demo --json", tmp_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["correct"], j["total"]);
+    EXPECT_GT(j["total"].get<int>(), 20);
+    int unknown = 0;
+    for (const auto& res : j["results"]) {
+        EXPECT_TRUE(res.contains("reason"));  // the gallery's decision, not a local comparison
+        if (res["expected"] == "unknown") {
+            ++unknown;
+            EXPECT_EQ(res["decision"], "unknown");
+        }
+    }
+    EXPECT_GT(unknown, 0);
+}
+
+TEST_F(Cli, BenchGalleryRunsFromItsOwnFile) {
+    CmdResult r = Facegate("bench gallery --size 500 --dim 64 --queries 20 --json", tmp_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["size"], 500);
+    EXPECT_EQ(j["recall_at_1"].get<double>(), 1.0);  // exact index at this size
+    EXPECT_EQ(Facegate("bench", tmp_).code, 2);
+    EXPECT_EQ(Facegate("eval", tmp_).code, 2);
+}
+
 TEST_F(Cli, EmbedPrintsUnitVectorsWithModelId) {
     const auto chip = DlibExamplesDir() / "johns/John_Salley/000179_02159509.jpg";
     FG_REQUIRE_PATH(chip);

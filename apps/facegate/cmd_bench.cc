@@ -311,8 +311,7 @@ int RunFrameBench(const FrameArgs& args) {
 }   // namespace
 
 void RegisterBenchCommands(CLI::App& app, Action& action) {
-    auto* bench = app.add_subcommand("bench", "Benchmarks");
-    bench->require_subcommand(1);
+    auto* bench = SubcommandOf(app, "bench", "Benchmarks");
     auto args = std::make_shared<BenchArgs>();
     auto* models = bench->add_subcommand("models", "Time each model on one inference backend");
     models->add_option("--backend", args->backend, "Inference backend")

@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
-// facegate demo: enroll the people of dlib's example set and identify them in held-out photos,
-// with one person left out of the gallery to show the "unknown" answer.
+// facegate demo: enroll the people of dlib's example set into a real gallery (a temporary
+// encrypted SQLite file with a freshly generated key, removed afterwards) and identify them in
+// held-out photos through Gallery::Identify, with one person left out of the gallery to show the
+// "unknown" answer.
+#include <stdlib.h>
+
 #include <algorithm>
-#include <cmath>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
 
 #include "common.h"
 #include "fg/base/paths.h"
+#include "fg/gallery/crypto.h"
+#include "fg/gallery/gallery.h"
 #include "fg/image/image_io.h"
 
 namespace fg::cli {
@@ -40,12 +45,11 @@ int RunDemo(const DemoArgs& args) {
     struct Person {
         std::string name;
         std::vector<std::filesystem::path> photos;
-        std::vector<float> centroid;
     };
     std::vector<Person> people;
     for (const auto& d : std::filesystem::directory_iterator(root)) {
         if (!d.is_directory()) continue;
-        Person p{d.path().filename().string(), {}, {}};
+        Person p{d.path().filename().string(), {}};
         for (const auto& f : std::filesystem::directory_iterator(d.path())) p.photos.push_back(f.path());
         std::sort(p.photos.begin(), p.photos.end());
         if (!p.photos.empty()) people.push_back(std::move(p));
@@ -53,29 +57,51 @@ int RunDemo(const DemoArgs& args) {
     std::sort(people.begin(), people.end(), [](const Person& a, const Person& b) { return a.name < b.name; });
     if (people.empty()) return Fail(NotFound("no person folders under " + root.string()));
 
-    auto embed = [&](const std::filesystem::path& path) -> Result<vision::Embedding> {
+    auto analyze = [&](const std::filesystem::path& path) -> Result<vision::Face> {
         FG_ASSIGN_OR_RETURN(cv::Mat img, LoadImage(path));
         FG_ASSIGN_OR_RETURN(auto faces, worker->Analyze(img, {.embed = true, .keep_aligned = false, .max_faces = 1}));
-        if (faces.empty()) return NotFound("no face in " + path.string());
-        return std::move(*faces.front().embedding);
+        if (faces.empty() || !faces.front().embedding) return NotFound("no face in " + path.string());
+        return std::move(faces.front());
     };
 
-    // Enroll: the mean of the first `enroll` photos of each person (except the unknown one).
-    std::string model_id;
-    for (Person& p : people) {
+    // The real gallery, in a temporary folder removed on every way out (declared before the
+    // gallery, so the gallery closes first).
+    char tmpl[] = "/tmp/fg-demo-XXXXXX";
+    if (!mkdtemp(tmpl)) return Fail(Internal("mkdtemp failed"));
+    struct Cleanup {
+        std::filesystem::path dir;
+        ~Cleanup() {
+            std::error_code e;
+            std::filesystem::remove_all(dir, e);
+        }
+    } cleanup{tmpl};
+    auto key = gallery::CreateKeyFile(cleanup.dir / "demo.key");
+    if (!key.ok()) return Fail(key.status());
+    auto g = gallery::Gallery::Open({.location = (cleanup.dir / "demo.db").string(),
+                                     .keys = std::make_shared<gallery::KeyRing>(*key),
+                                     .index = {},
+                                     .snapshot_path = {},
+                                     .default_threshold = threshold});
+    if (!g.ok()) return Fail(g.status());
+
+    // Enroll the first `enroll` photos of each person (except the unknown one), one template each.
+    const std::string model_id = engine->embedder_info()->model_id;
+    for (const Person& p : people) {
         if (p.name == args.unknown) continue;
         const int n = std::min<int>(args.enroll, static_cast<int>(p.photos.size()) - 1);
+        std::vector<gallery::NewFace> faces;
         for (int i = 0; i < n; ++i) {
-            auto e = embed(p.photos[i]);
-            if (!e.ok()) return Fail(e.status());
-            model_id = e->model_id;
-            if (p.centroid.empty()) p.centroid.assign(e->values.size(), 0.f);
-            for (size_t k = 0; k < e->values.size(); ++k) p.centroid[k] += e->values[k];
+            auto f = analyze(p.photos[i]);
+            if (!f.ok()) return Fail(f.status());
+            faces.push_back({std::move(f->embedding->values), f->quality.score, p.photos[i].string(), {}});
         }
-        float norm = 0;
-        for (float v : p.centroid) norm += v * v;
-        norm = std::sqrt(norm);
-        for (float& v : p.centroid) v /= norm;
+        auto r = (*g)->Enroll(p.name, {.model_id = model_id}, faces);
+        if (!r.ok()) return Fail(r.status().WithContext("enrolling " + p.name));
+        if (!r->rejected.empty()) {
+            const auto& rej = r->rejected.front();
+            return Fail(FailedPrecondition("enrolling " + p.name + ": " + p.photos[rej.face].string() +
+                                           " refused (" + rej.reason + ": " + rej.detail + ")"));
+        }
     }
 
     nlohmann::json results = nlohmann::json::array();
@@ -84,20 +110,13 @@ int RunDemo(const DemoArgs& args) {
         const bool enrolled = p.name != args.unknown;
         const size_t first = enrolled ? std::min<size_t>(args.enroll, p.photos.size() - 1) : 0;
         for (size_t i = first; i < p.photos.size(); ++i) {
-            auto e = embed(p.photos[i]);
-            if (!e.ok()) return Fail(e.status());
-            std::string best = "unknown";
-            float best_score = -1.f;
-            for (const Person& q : people) {
-                if (q.centroid.empty()) continue;
-                float s = 0;
-                for (size_t k = 0; k < q.centroid.size(); ++k) s += q.centroid[k] * e->values[k];
-                if (s > best_score) {
-                    best_score = s;
-                    best = q.name;
-                }
-            }
-            const std::string decision = best_score >= threshold ? best : "unknown";
+            auto f = analyze(p.photos[i]);
+            if (!f.ok()) return Fail(f.status());
+            auto id = (*g)->Identify(*f->embedding);
+            if (!id.ok()) return Fail(id.status().WithContext(p.photos[i].string()));
+            const std::string best = id->candidates.empty() ? "unknown" : id->candidates.front().subject_id;
+            const float best_score = id->candidates.empty() ? -1.f : id->candidates.front().score;
+            const std::string decision = id->known ? id->subject_id : "unknown";
             const std::string expected = enrolled ? p.name : "unknown";
             const bool ok = decision == expected;
             correct += ok;
@@ -105,6 +124,7 @@ int RunDemo(const DemoArgs& args) {
             results.push_back({{"photo", p.photos[i].string()},
                                {"expected", expected},
                                {"decision", decision},
+                               {"reason", id->reason},
                                {"best_match", best},
                                {"score", best_score},
                                {"correct", ok}});
@@ -114,9 +134,11 @@ int RunDemo(const DemoArgs& args) {
             }
         }
     }
+    if (Status s = (*g)->Close(); !s.ok()) std::cerr << "warning: " << s.ToString() << "\n";
     if (args.json) {
         PrintJson({{"model_id", model_id},
                    {"threshold", threshold},
+                   {"margin", (*g)->settings().margin},
                    {"enrolled_per_person", args.enroll},
                    {"not_enrolled", args.unknown},
                    {"correct", correct},

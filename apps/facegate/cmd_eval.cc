@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common.h"
+#include "fg/eval/face_choice.h"
 #include "fg/eval/metrics.h"
 #include "fg/eval/protocols.h"
 #include "fg/image/image_io.h"
@@ -30,6 +31,7 @@ struct EvalArgs {
     std::string roc;
     int workers = 0;
     int limit = 0;
+    std::string face;   // largest | center; "" = center for lfw, largest otherwise
     bool json = false;
 };
 
@@ -50,6 +52,12 @@ int Run(const EvalArgs& args) {
         *pairs = std::move(sub);
     }
 
+    // LFW's images are centred on the labelled person (LFW readme), often with others around.
+    auto face = eval::ParseFaceChoice(!args.face.empty() ? args.face
+                                      : args.format == "lfw" ? "center"
+                                                             : "largest");
+    if (!face.ok()) return Fail(face.status());
+
     const int hw = std::max(1u, std::thread::hardware_concurrency());
     const int workers = args.workers > 0 ? args.workers : hw;
     EngineOptions eo = args.engine;
@@ -68,12 +76,13 @@ int Run(const EvalArgs& args) {
     }
     const auto t0 = std::chrono::steady_clock::now();
     Status fatal;
-    std::vector<MainFaceResult> results = EmbedMainFaces(**engine, images, workers, fatal);
+    std::vector<MainFaceResult> results = EmbedMainFaces(**engine, images, workers, fatal, *face);
     if (!fatal.ok()) return Fail(fatal);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-    int failed_detections = 0, load_errors = 0;
+    int failed_detections = 0, load_errors = 0, multi_face_images = 0;
     for (size_t i = 0; i < results.size(); ++i) {
+        multi_face_images += results[i].faces > 1;
         if (!results[i].error.empty()) {
             ++load_errors;
             std::cerr << "warning: " << images[i].string() << ": " << results[i].error << "\n";
@@ -127,6 +136,8 @@ int Run(const EvalArgs& args) {
                        {"auc", report->auc},
                        {"pairs", report->pairs},
                        {"images", images.size()},
+                       {"face", std::string(eval::FaceChoiceName(*face))},
+                       {"multi_face_images", multi_face_images},
                        {"failed_detections", failed_detections},
                        {"failed_pairs", failed_pairs},
                        {"load_errors", load_errors},
@@ -135,10 +146,11 @@ int Run(const EvalArgs& args) {
         PrintJson(out);
     } else {
         std::printf("%s %s: accuracy %.2f%% +- %.2f, TAR@FAR1e-3 %.2f%%, TAR@FAR1e-4 %.2f%%, best threshold %.3f, "
-                    "%d pairs, %d images without a face (%.0f s)\n",
+                    "%d pairs, %d images without a face, %d with more than one (face: %s) (%.0f s)\n",
                     args.format.c_str(), args.protocol.c_str(), 100 * report->accuracy, 100 * report->accuracy_std,
                     100 * tar["1e-03"]["tar"].get<double>(), 100 * tar["1e-04"]["tar"].get<double>(),
-                    report->best_threshold, report->pairs, failed_detections, seconds);
+                    report->best_threshold, report->pairs, failed_detections, multi_face_images,
+                    std::string(eval::FaceChoiceName(*face)).c_str(), seconds);
     }
     return load_errors == 0 ? kExitOk : kExitError;
 }
@@ -146,8 +158,7 @@ int Run(const EvalArgs& args) {
 }  // namespace
 
 void RegisterEvalCommands(CLI::App& app, Action& action) {
-    CLI::App* ev = app.add_subcommand("eval", "Measure accuracy");
-    ev->require_subcommand(1);
+    CLI::App* ev = SubcommandOf(app, "eval", "Measure accuracy");
     auto args = std::make_shared<EvalArgs>();
     CLI::App* pairs = ev->add_subcommand("pairs", "1:1 verification on a pairs protocol (10-fold)");
     args->engine.AddTo(*pairs, true);
@@ -161,6 +172,11 @@ void RegisterEvalCommands(CLI::App& app, Action& action) {
     pairs->add_option("--roc", args->roc, "Write the ROC curve as CSV (threshold,far,tar)");
     pairs->add_option("--workers", args->workers, "Parallel workers (default: one per core)");
     pairs->add_option("--limit", args->limit, "Use only N pairs spread over all folds (quick checks)");
+    pairs->add_option("--face", args->face,
+                      "Which face of an image a pair means: largest, or center (nearest the image "
+                      "centre); default center for --format lfw (LFW images are centred on the "
+                      "labelled face), largest otherwise")
+        ->check(CLI::IsMember({"largest", "center"}));
     pairs->add_flag("--json", args->json, "JSON output");
     pairs->callback([args, &action] { action = [args] { return Run(*args); }; });
 }

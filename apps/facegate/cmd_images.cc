@@ -40,15 +40,14 @@ struct FaceExtras {
 Result<FaceExtras> MakeExtras(const ImageArgs& args, const vision::Engine& engine) {
     FaceExtras x;
     if (!args.liveness && !args.attributes && !args.pose_model) return x;
-    FG_ASSIGN_OR_RETURN(auto backend, infer::MakeBackend(engine.config().backend));
     if (args.liveness) {
-        FG_ASSIGN_OR_RETURN(auto model, vision::LoadLiveness(args.liveness_model, engine.pack(), *backend));
+        FG_ASSIGN_OR_RETURN(auto model, engine.Liveness(args.liveness_model));
         FG_ASSIGN_OR_RETURN(x.liveness, model->CreateChecker({.threshold = args.liveness_threshold}));
     }
     if (args.attributes) x.request = vision::AttributeRequest::All();
     x.request.pose = x.request.pose || args.pose_model;
     if (x.request.any()) {
-        FG_ASSIGN_OR_RETURN(auto model, vision::LoadAttributeModel(engine.pack(), *backend, x.request));
+        FG_ASSIGN_OR_RETURN(auto model, engine.Attributes(x.request));
         FG_ASSIGN_OR_RETURN(x.attributes, model->CreateEstimator());
     }
     return x;

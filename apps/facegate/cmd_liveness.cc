@@ -13,7 +13,6 @@
 #include "common.h"
 #include "fg/base/paths.h"
 #include "fg/image/image_io.h"
-#include "fg/infer/backend.h"
 #include "fg/vision/attributes.h"
 #include "fg/vision/liveness.h"
 
@@ -54,9 +53,7 @@ struct LivenessArgs {
 int RunLiveness(const LivenessArgs& args) {
     auto ew = MakeEngineWorker(args.engine, false);
     if (!ew.ok()) return Fail(ew.status());
-    auto backend = infer::MakeBackend(ew->engine->config().backend);
-    if (!backend.ok()) return Fail(backend.status());
-    auto model = vision::LoadLiveness(args.model, ew->engine->pack(), **backend);
+    auto model = ew->engine->Liveness(args.model);
     if (!model.ok()) return Fail(model.status());
     auto checker = (*model)->CreateChecker({.threshold = args.threshold});
     if (!checker.ok()) return Fail(checker.status());
@@ -146,9 +143,7 @@ struct PoseStats {
 int RunPoseEval(const PoseEvalArgs& args) {
     auto ew = MakeEngineWorker(args.engine, false);
     if (!ew.ok()) return Fail(ew.status());
-    auto backend = infer::MakeBackend(ew->engine->config().backend);
-    if (!backend.ok()) return Fail(backend.status());
-    auto model = vision::LoadAttributeModel(ew->engine->pack(), **backend, {.pose = true});
+    auto model = ew->engine->Attributes({.pose = true});
     if (!model.ok()) return Fail(model.status());
     auto estimator = (*model)->CreateEstimator();
     if (!estimator.ok()) return Fail(estimator.status());
@@ -236,8 +231,6 @@ Result<double> TimePerFace(int runs, int n, F&& call) {
 int RunBench(const BenchArgs& args) {
     auto ew = MakeEngineWorker(args.engine, false);
     if (!ew.ok()) return Fail(ew.status());
-    auto backend = infer::MakeBackend(ew->engine->config().backend);
-    if (!backend.ok()) return Fail(backend.status());
     auto img = LoadImage(args.image);
     if (!img.ok()) return Fail(img.status());
     auto faces = ew->worker->Detect(*img);
@@ -250,7 +243,7 @@ int RunBench(const BenchArgs& args) {
         if (!args.json) std::printf("%-24s batch %2d  %7.2f ms/face\n", name.c_str(), batch, ms);
     };
     for (const char* preset : {"fr_liveness", "minifasnet", "fused"}) {
-        auto model = vision::LoadLiveness(preset, ew->engine->pack(), **backend);
+        auto model = ew->engine->Liveness(preset);
         if (!model.ok()) return Fail(model.status());
         for (int b : args.batches) {
             auto checker = (*model)->CreateChecker({.threshold = 0.5f, .max_batch = std::max(1, b)});
@@ -265,7 +258,7 @@ int RunBench(const BenchArgs& args) {
     const std::pair<const char*, vision::AttributeRequest> cases[] = {
         {"pose", {.pose = true}}, {"age", {.age = true}}, {"gender", {.gender = true}},
         {"eyes", {.eyes = true}}, {"attributes (all 4)", vision::AttributeRequest::All()}};
-    auto model = vision::LoadAttributeModel(ew->engine->pack(), **backend, vision::AttributeRequest::All());
+    auto model = ew->engine->Attributes(vision::AttributeRequest::All());
     if (!model.ok()) return Fail(model.status());
     auto estimator = (*model)->CreateEstimator();
     if (!estimator.ok()) return Fail(estimator.status());
@@ -302,9 +295,7 @@ void RegisterLivenessCommands(CLI::App& app, Action& action) {
     cmd->callback([args, &action] { action = [args] { return RunLiveness(*args); }; });
 
     auto find = [&app](const std::string& name) -> CLI::App* {
-        return app.get_subcommands([&](CLI::App* c) { return c->get_name() == name; }).empty()
-                   ? app.add_subcommand(name, name == "bench" ? "Benchmarks" : "Evaluation")
-                   : app.get_subcommand(name);
+        return SubcommandOf(app, name, name == "bench" ? "Benchmarks" : "Measure accuracy");
     };
 
     auto pose = std::make_shared<PoseEvalArgs>();

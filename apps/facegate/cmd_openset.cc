@@ -7,6 +7,7 @@
 // enrolled, odd positions are strangers. An enrolled person's first --enroll-images frontal
 // photos are enrolled, the rest are genuine probes; every frontal photo of a stranger is an
 // impostor probe. The threshold is calibrated on pairs among the enrollment photos only.
+// The score math (calibration, DIR/FPIR) is fg::eval's; this file does the I/O and the gallery.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -17,7 +18,8 @@
 #include <thread>
 
 #include "common.h"
-#include "fg/gallery/calibration.h"
+#include "fg/eval/calibration.h"
+#include "fg/eval/openset.h"
 #include "fg/gallery/gallery.h"
 #include "fg/image/image_io.h"
 
@@ -52,37 +54,15 @@ Status EmbedPhotos(const vision::Engine& engine, std::vector<Photo>& photos, int
     return fatal;
 }
 
-struct ProbeOutcome {
-    int truth = -1;  ///< enrolled person for genuine probes, -1 for strangers
-    bool has_face = false;
-    std::string top1, top2_subject;
-    float s1 = -2, s2 = -2;
-};
-
-nlohmann::json Rates(const std::vector<ProbeOutcome>& probes,
-                     const std::vector<std::string>& names, float threshold, float margin) {
-    std::int64_t genuine = 0, correct = 0, wrong = 0, impostor = 0, impostor_face = 0,
-                 false_accept = 0;
-    for (const ProbeOutcome& p : probes) {
-        const bool known = p.has_face && p.s1 >= threshold && p.s1 - p.s2 >= margin;
-        if (p.truth >= 0) {
-            ++genuine;
-            if (known && p.top1 == names[size_t(p.truth)]) ++correct;
-            if (known && p.top1 != names[size_t(p.truth)]) ++wrong;
-        } else {
-            ++impostor;
-            impostor_face += p.has_face;
-            false_accept += known;
-        }
-    }
-    auto rate = [](std::int64_t a, std::int64_t b) { return b ? double(a) / double(b) : 0.0; };
-    return {{"threshold", threshold},
-            {"margin", margin},
-            {"tar", rate(correct, genuine)},
-            {"true_accepts", correct},
-            {"wrong_identity_rate", rate(wrong, genuine)},
-            {"far", rate(false_accept, impostor_face)},
-            {"false_accepts", false_accept}};
+/// The JSON row of one operating point (key names kept from before the math moved to fg::eval).
+nlohmann::json RatesJson(const eval::OpenSetRates& r) {
+    return {{"threshold", r.threshold},
+            {"margin", r.margin},
+            {"tar", r.tar},
+            {"true_accepts", r.true_accepts},
+            {"wrong_identity_rate", r.wrong_identity_rate},
+            {"far", r.far},
+            {"false_accepts", r.false_accepts}};
 }
 
 int RunOpenSet(const OpenSetArgs& a) {
@@ -126,14 +106,15 @@ int RunOpenSet(const OpenSetArgs& a) {
     for (const Photo& p : photos) {
         if (p.role == Photo::kEnroll && p.embedding) enroll.push_back(&p);
     }
-    std::vector<float> genuine, impostor;
-    for (size_t i = 0; i < enroll.size(); ++i) {
-        for (size_t j = i + 1; j < enroll.size(); ++j) {
-            const float s = vision::CosineSimilarity(*enroll[i]->embedding, *enroll[j]->embedding);
-            (enroll[i]->person == enroll[j]->person ? genuine : impostor).push_back(s);
-        }
+    std::vector<std::vector<float>> enroll_vectors;
+    std::vector<int> enroll_people;
+    for (const Photo* p : enroll) {
+        enroll_vectors.push_back(p->embedding->values);
+        enroll_people.push_back(p->person);
     }
-    auto cal = gallery::Calibrate(genuine, impostor);
+    auto pair_scores = eval::ScoreAllPairs(enroll_vectors, enroll_people);
+    if (!pair_scores.ok()) return Fail(pair_scores.status());
+    auto cal = eval::Calibrate(std::move(pair_scores->genuine), std::move(pair_scores->impostor));
     if (!cal.ok()) return Fail(cal.status());
 
     // The real gallery: a temporary SQLite file with a throwaway key.
@@ -164,24 +145,29 @@ int RunOpenSet(const OpenSetArgs& a) {
                                   {p->embedding->values, -1.f, p->path.string(), {}}});
         if (!r.ok()) return Fail(r.status().WithContext(p->path.string()));
     }
-    std::vector<ProbeOutcome> probes;
+    // Subject ids are the people's folder names, so a candidate maps back to its person index.
+    auto person_of = [&people](const std::string& subject) {
+        auto it = std::lower_bound(people.begin(), people.end(), subject);
+        return it != people.end() && *it == subject ? int(it - people.begin()) : -1;
+    };
+    std::vector<eval::OpenSetProbe> probes;
     std::int64_t no_face[3] = {0, 0, 0};
     for (const Photo& p : photos) {
         if (!p.embedding) ++no_face[p.role];
         if (p.role == Photo::kEnroll) continue;
-        ProbeOutcome o;
+        eval::OpenSetProbe o;
         o.truth = p.role == Photo::kGenuine ? p.person : -1;
         o.has_face = p.embedding.has_value();
         if (o.has_face) {
             auto id = (*g)->Identify(*p.embedding, 2);
             if (!id.ok()) return Fail(id.status().WithContext(p.path.string()));
             if (!id->candidates.empty()) {
-                o.top1 = id->candidates[0].subject_id;
+                o.top1 = person_of(id->candidates[0].subject_id);
                 o.s1 = id->candidates[0].score;
             }
             if (id->candidates.size() > 1) o.s2 = id->candidates[1].score;
         }
-        probes.push_back(std::move(o));
+        probes.push_back(o);
     }
     std::int64_t genuine_probes = 0, impostor_probes = 0;
     for (const auto& p : probes) (p.truth >= 0 ? genuine_probes : impostor_probes)++;
@@ -189,14 +175,14 @@ int RunOpenSet(const OpenSetArgs& a) {
     nlohmann::json points = nlohmann::json::array();
     nlohmann::json chosen;
     for (const auto& op : cal->points) {
-        nlohmann::json row = Rates(probes, people, op.threshold, a.margin);
+        nlohmann::json row = RatesJson(eval::EvaluateOpenSet(probes, op.threshold, a.margin));
         row["calibrated_for_pair_far"] = op.target_far;
         row["resolvable"] = op.resolvable;
-        if (std::fabs(op.target_far - a.far) < op.target_far * 1e-6) chosen = row;
+        if (&op == eval::FindPoint(*cal, a.far)) chosen = row;
         points.push_back(row);
     }
     const float pack_threshold = vision::DefaultVerifyThreshold((*engine)->pack());
-    nlohmann::json pack_row = Rates(probes, people, pack_threshold, a.margin);
+    nlohmann::json pack_row = RatesJson(eval::EvaluateOpenSet(probes, pack_threshold, a.margin));
     nlohmann::json out{
         {"root", a.root},
         {"model_id", model},
@@ -242,10 +228,7 @@ int RunOpenSet(const OpenSetArgs& a) {
 
 void RegisterOpenSetCommand(CLI::App& app, Action& action) {
     auto a = std::make_shared<OpenSetArgs>();
-    CLI::App* eval =
-        app.get_subcommands([](CLI::App* c) { return c->get_name() == "eval"; }).empty()
-            ? app.add_subcommand("eval", "Evaluation")
-            : app.get_subcommand("eval");
+    CLI::App* eval = SubcommandOf(app, "eval", "Measure accuracy");
     CLI::App* cmd = eval->add_subcommand(
         "openset", "Open-set identification on CFP frontal: enroll half, strangers the other half");
     a->engine.AddTo(*cmd, true);

@@ -112,6 +112,14 @@ int Fail(const Status& status) {
     return kExitError;
 }
 
+CLI::App* SubcommandOf(CLI::App& app, const std::string& name, const std::string& description) {
+    for (CLI::App* c : app.get_subcommands([&](CLI::App* s) { return s->get_name() == name; }))
+        return c;
+    CLI::App* group = app.add_subcommand(name, description);
+    group->require_subcommand(1);
+    return group;
+}
+
 void PrintJson(const nlohmann::json& j, bool pretty) {
     std::cout << (pretty ? j.dump(2) : j.dump()) << "\n";
 }
@@ -141,9 +149,31 @@ nlohmann::json ToJson(const vision::QualityReport& q) {
               {"pose", q.pose_factor}}}};
 }
 
+namespace {
+
+/// Detects every face, picks one with `choice` and embeds only that one (the same alignment
+/// as Worker::Analyze, without embedding faces nobody asked about).
+Status EmbedChosenFace(vision::Worker& worker, const cv::Mat& img, eval::FaceChoice choice,
+                       MainFaceResult& result) {
+    FG_ASSIGN_OR_RETURN(std::vector<vision::FaceDetection> dets, worker.Detect(img));
+    result.faces = static_cast<int>(dets.size());
+    std::vector<Rect2f> boxes;
+    boxes.reserve(dets.size());
+    for (const auto& d : dets) boxes.push_back(d.box);
+    const int pick = eval::PickFace(boxes, float(img.cols), float(img.rows), choice);
+    if (pick < 0) return Status::Ok();
+    std::vector<vision::Embedding> out;
+    FG_RETURN_IF_ERROR(worker.Embed(img, std::span(&dets[size_t(pick)], 1), out));
+    if (out.size() != 1) return Internal("embedder returned no embedding");
+    result.embedding = std::move(out.front());
+    return Status::Ok();
+}
+
+}  // namespace
+
 std::vector<MainFaceResult> EmbedMainFaces(const vision::Engine& engine,
                                            const std::vector<std::filesystem::path>& images,
-                                           int workers, Status& fatal) {
+                                           int workers, Status& fatal, eval::FaceChoice choice) {
     std::vector<MainFaceResult> results(images.size());
     std::atomic<size_t> next{0};
     std::atomic<size_t> done{0};
@@ -159,13 +189,8 @@ std::vector<MainFaceResult> EmbedMainFaces(const vision::Engine& engine,
             auto img = LoadImage(images[i]);
             if (!img.ok()) {
                 results[i].error = img.status().ToString();
-            } else {
-                auto faces = (*worker)->Analyze(*img, {.embed = true, .keep_aligned = false, .max_faces = 1});
-                if (!faces.ok()) {
-                    results[i].error = faces.status().ToString();
-                } else if (!faces->empty()) {
-                    results[i].embedding = std::move(faces->front().embedding);
-                }
+            } else if (Status s = EmbedChosenFace(**worker, *img, choice, results[i]); !s.ok()) {
+                results[i].error = s.ToString();
             }
             const size_t d = ++done;
             if (d % 500 == 0) spdlog::info("{}/{} images embedded", d, images.size());
@@ -178,15 +203,10 @@ std::vector<MainFaceResult> EmbedMainFaces(const vision::Engine& engine,
 }
 
 int PickMainFace(const std::vector<vision::Face>& faces) {
-    int best = -1;
-    float best_area = -1;
-    for (size_t i = 0; i < faces.size(); ++i) {
-        if (faces[i].detection.box.area() > best_area) {
-            best_area = faces[i].detection.box.area();
-            best = static_cast<int>(i);
-        }
-    }
-    return best;
+    std::vector<Rect2f> boxes;
+    boxes.reserve(faces.size());
+    for (const auto& f : faces) boxes.push_back(f.detection.box);
+    return eval::PickFace(boxes, 0, 0, eval::FaceChoice::kLargest);
 }
 
 }  // namespace fg::cli

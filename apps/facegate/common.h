@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fg/base/status.h"
+#include "fg/eval/face_choice.h"
 #include "fg/vision/engine.h"
 
 namespace fg::gallery {
@@ -63,12 +64,18 @@ using Action = std::function<int()>;
 void RegisterImageCommands(CLI::App& app, Action& action);   // detect, embed, compare
 void RegisterModelsCommands(CLI::App& app, Action& action);  // models list|verify
 void RegisterEvalCommands(CLI::App& app, Action& action);    // eval pairs
-void RegisterOpenSetCommand(CLI::App& app, Action& action);  // eval openset (after eval)
+void RegisterOpenSetCommand(CLI::App& app, Action& action);  // eval openset
 void RegisterDemoCommand(CLI::App& app, Action& action);     // demo
-void RegisterGalleryCommands(CLI::App& app, Action& action); // gallery ..., bench gallery
+void RegisterGalleryCommands(CLI::App& app, Action& action); // gallery ...
 void RegisterBenchCommands(CLI::App& app, Action& action);   // bench models
-void RegisterStreamCommands(CLI::App& app, Action& action);  // run, bench stream
-void RegisterLivenessCommands(CLI::App& app, Action& action);// liveness
+void RegisterStreamCommands(CLI::App& app, Action& action);  // run, bench stream|cameras
+void RegisterLivenessCommands(CLI::App& app, Action& action);// liveness, eval pose|attributes
+void RegisterBenchGalleryCommand(CLI::App& app, Action& action);  // bench gallery
+
+/// The subcommand `name` of `app` (a group such as `eval` or `bench`), added on first use with
+/// `description` and one required subcommand. Every Register* reaches a group through this, so
+/// they can be called in any order.
+CLI::App* SubcommandOf(CLI::App& app, const std::string& name, const std::string& description);
 
 /// Prints `error: <message>` to stderr and returns kExitError.
 int Fail(const Status& status);
@@ -99,16 +106,19 @@ nlohmann::json ToJson(const vision::QualityReport& q);
 nlohmann::json LivenessJson(const vision::LivenessResult& r);
 nlohmann::json AttributesJson(const vision::FaceAttributes& a);
 
-/// The main (largest) face of one image, embedded.
+/// The main face of one image (see eval::FaceChoice), embedded.
 struct MainFaceResult {
     std::optional<vision::Embedding> embedding;  ///< none when no face was found
     std::string error;                           ///< load or inference error (not "no face")
+    int faces = 0;                               ///< faces the detector found in the image
 };
-/// Embeds the main face of every image, one Worker per thread (`workers` threads). `fatal` gets
-/// a worker creation error.
+/// Embeds the main face of every image, `choice` saying which face that is (largest: the
+/// largest box; center: the one nearest the image centre), one Worker per thread (`workers`
+/// threads). `fatal` gets a worker creation error.
 std::vector<MainFaceResult> EmbedMainFaces(const vision::Engine& engine,
                                            const std::vector<std::filesystem::path>& images,
-                                           int workers, Status& fatal);
+                                           int workers, Status& fatal,
+                                           eval::FaceChoice choice = eval::FaceChoice::kLargest);
 
 /// Index of the face to use when one image should give one identity: the largest box.
 int PickMainFace(const std::vector<vision::Face>& faces);

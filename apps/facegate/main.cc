@@ -53,14 +53,16 @@ int main(int argc, char** argv) {
         ->capture_default_str();
 
     fg::cli::Action action;
+    // Any order: commands reach their group (`eval`, `bench`) through SubcommandOf.
     fg::cli::RegisterImageCommands(app, action);
     fg::cli::RegisterModelsCommands(app, action);
     fg::cli::RegisterEvalCommands(app, action);
-    fg::cli::RegisterOpenSetCommand(app, action);    // after eval: adds `eval openset`
+    fg::cli::RegisterOpenSetCommand(app, action);
     fg::cli::RegisterDemoCommand(app, action);
     fg::cli::RegisterBenchCommands(app, action);
-    fg::cli::RegisterGalleryCommands(app, action);   // after bench: adds `bench gallery`
-    fg::cli::RegisterStreamCommands(app, action);    // after bench: adds `bench stream`
+    fg::cli::RegisterGalleryCommands(app, action);
+    fg::cli::RegisterBenchGalleryCommand(app, action);
+    fg::cli::RegisterStreamCommands(app, action);
     fg::cli::RegisterLivenessCommands(app, action);
 
     try {
