@@ -6,9 +6,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
-#include <map>
 #include <thread>
 
 #include <sys/resource.h>
@@ -16,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common.h"
+#include "stream_root.h"
 #include "fg/events/sink.h"
 #include "fg/gallery/gallery.h"
 #include "fg/pipeline/pipeline.h"
@@ -38,72 +37,27 @@ std::atomic<bool> g_reload{false};
 
 extern "C" void OnReloadSignal(int) { g_reload = true; }
 
-/// Each stream's own JSON object by id, as written in the file: a stream whose object did
-/// not change keeps running through a reload (its tracks, its connection).
-Result<std::map<std::string, nlohmann::json>> RawStreams(const std::string& file) {
-    std::ifstream in(file);
-    if (!in) return NotFound("cannot read config file " + file);
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(in, nullptr, true, /*ignore_comments=*/true);
-    } catch (const nlohmann::json::parse_error& e) {
-        return InvalidArgument("config file " + file + " is not valid JSON: " + e.what());
-    }
-    std::map<std::string, nlohmann::json> out;
-    for (const auto& st : j.value("streams", nlohmann::json::array())) {
-        if (st.is_object() && st.contains("id") && st["id"].is_string()) {
-            out[st["id"].get<std::string>()] = st;
-        }
-    }
-    return out;
-}
-
 /// SIGHUP: re-reads the config file and applies its `streams` list while the others keep
-/// running: streams no longer listed are removed (their tracks end), new ones are started,
-/// changed ones restarted. The rest of the file (engine, gallery, sinks, pipeline settings)
-/// is not reloaded: that needs a restart, and we say so. A config that does not parse or
-/// validate changes nothing.
-void ReloadStreams(const std::string& file, pipeline::Pipeline& p,
-                   std::map<std::string, nlohmann::json>& running) {
+/// running (Pipeline::SetStreams: removed, added, changed ones restarted, unchanged ones keep
+/// their tracks and connection). The rest of the file (engine, gallery, sinks, pipeline
+/// settings) is not reloaded: that needs a restart, and we say so. A config that does not
+/// parse or validate changes nothing.
+void ReloadStreams(const std::string& file, pipeline::Pipeline& p) {
     auto rc = pipeline::LoadRunConfig(file);
     if (!rc.ok()) {
         spdlog::error("reload: config not applied, the streams keep running: {}",
                       rc.status().ToString());
         return;
     }
-    auto raw = RawStreams(file);
-    if (!raw.ok()) {
-        spdlog::error("reload: {}", raw.status().ToString());
+    auto u = p.SetStreams(rc->pipeline.streams);
+    if (!u.ok()) {
+        spdlog::error("reload: config not applied: {}", u.status().ToString());
         return;
     }
-    std::map<std::string, const pipeline::StreamSpec*> wanted;
-    for (const auto& spec : rc->pipeline.streams) wanted[spec.source.id] = &spec;
-    int removed = 0, added = 0, restarted = 0;
-    for (auto it = running.begin(); it != running.end();) {
-        const auto w = wanted.find(it->first);
-        const bool changed = w != wanted.end() && (*raw)[it->first] != it->second;
-        if (w != wanted.end() && !changed) {
-            ++it;
-            continue;
-        }
-        if (Status st = p.RemoveStream(it->first); !st.ok()) {
-            spdlog::warn("reload: removing stream '{}': {}", it->first, st.ToString());
-        }
-        changed ? ++restarted : ++removed;
-        it = running.erase(it);
-    }
-    for (const auto& [id, spec] : wanted) {
-        if (running.count(id)) continue;
-        if (Status st = p.AddStream(*spec); !st.ok()) {
-            spdlog::error("reload: stream '{}' not started: {}", id, st.ToString());
-            continue;
-        }
-        running[id] = (*raw)[id];
-        ++added;
-    }
+    for (const std::string& e : u->errors) spdlog::error("reload: {}", e);
     spdlog::info("reload: {} stream(s) added, {} removed, {} restarted, {} running (only the "
                  "streams list is reloaded; other changes need a restart)",
-                 added - restarted, removed, restarted, running.size());
+                 u->added, u->removed, u->restarted, u->running);
 }
 
 // The first Ctrl-C stops cleanly; a second one exits at once, should shutdown be stuck.
@@ -148,13 +102,6 @@ nlohmann::json StatsJson(const pipeline::PipelineStats& s, double seconds) {
             {"streams", streams}};
 }
 
-Result<std::shared_ptr<gallery::Gallery>> OpenOptionalGallery(const GalleryLocation& where,
-                                                              const EngineOptions& engine) {
-    if (where.db.empty()) return std::shared_ptr<gallery::Gallery>();
-    FG_ASSIGN_OR_RETURN(std::unique_ptr<gallery::Gallery> g, OpenGalleryAt(where, engine));
-    return std::shared_ptr<gallery::Gallery>(std::move(g));
-}
-
 EngineOptions FromSection(const pipeline::EngineSection& e) {
     EngineOptions o;
     o.pack = e.pack;
@@ -168,42 +115,18 @@ EngineOptions FromSection(const pipeline::EngineSection& e) {
     return o;
 }
 
-/// The tracker's second stage needs the weaker detections (a face turning away, motion
-/// blur) that the engine's score threshold would drop: the detector runs at
-/// tracker.low_thresh, and the pipeline treats only detections at the engine's threshold as
-/// faces (face_score_threshold). The naive baseline keeps the engine's threshold.
-void LowerDetectorThreshold(pipeline::PipelineConfig& pc, vision::EngineConfig& ec) {
-    pc.face_score_threshold = ec.detector.score_threshold;
-    if (pc.mode == pipeline::PipelineMode::kDefault) {
-        ec.detector.score_threshold = std::min(ec.detector.score_threshold, pc.tracker.low_thresh);
-    }
-}
-
 int RunConfigFile(const std::string& file, const std::string& draw_dir) {
     auto rc = pipeline::LoadRunConfig(file);
     if (!rc.ok()) return Fail(rc.status());
     if (!draw_dir.empty()) rc->pipeline.draw_dir = draw_dir;
-    const EngineOptions eo = FromSection(rc->engine);
-    auto cfg = eo.ToConfig(true);
-    if (!cfg.ok()) return Fail(cfg.status());
-    LowerDetectorThreshold(rc->pipeline, *cfg);
-    auto engine = vision::Engine::Create(*cfg);
-    if (!engine.ok()) return Fail(engine.status());
-    auto g = OpenOptionalGallery({rc->gallery.db, rc->gallery.key_file, rc->gallery.key_env}, eo);
-    if (!g.ok()) return Fail(g.status().WithContext("gallery"));
-    std::vector<std::unique_ptr<events::Sink>> sinks;
-    for (std::size_t i = 0; i < rc->sinks.size(); ++i) {
-        auto s = events::CreateSinkFromJson(rc->sinks[i], "events.sinks[" + std::to_string(i) + "]");
-        if (!s.ok()) return Fail(s.status());
-        sinks.push_back(std::move(*s));
-    }
-    auto sink = std::make_shared<events::MultiSink>(std::move(sinks));
-    auto p = pipeline::Pipeline::Create(rc->pipeline, *engine, *g, sink);
+    StreamRootConfig rootc{FromSection(rc->engine),
+                           {rc->gallery.db, rc->gallery.key_file, rc->gallery.key_env},
+                           {}};
+    for (const auto& sc : rc->sinks) rootc.sinks.push_back(sc);
+    auto root = StreamRoot::Build(rootc);
+    if (!root.ok()) return Fail(root.status());
+    auto p = root->MakePipeline(rc->pipeline);
     if (!p.ok()) return Fail(p.status());
-
-    auto raw = RawStreams(file);
-    if (!raw.ok()) return Fail(raw.status());
-    std::map<std::string, nlohmann::json> running = std::move(*raw);
 
     std::signal(SIGINT, OnSignal);
     std::signal(SIGTERM, OnSignal);
@@ -212,7 +135,7 @@ int RunConfigFile(const std::string& file, const std::string& draw_dir) {
     if (Status st = (*p)->Start(); !st.ok()) return Fail(st);
     // Runs until Ctrl-C / SIGTERM, or until every (finite) source has ended.
     while (!g_interrupted && !(*p)->WaitFinished(std::chrono::milliseconds(200))) {
-        if (g_reload.exchange(false)) ReloadStreams(file, **p, running);
+        if (g_reload.exchange(false)) ReloadStreams(file, **p);
     }
     (*p)->Stop();  // ends open tracks and flushes the sinks
     const double secs =
@@ -243,15 +166,13 @@ struct BenchStreamArgs {
 };
 
 int BenchStream(BenchStreamArgs a) {
-    auto cfg = a.engine.ToConfig(true);
-    if (!cfg.ok()) return Fail(cfg.status());
+    StreamRootConfig rootc{a.engine, a.gallery, {}};
+    if (!a.events.empty()) rootc.sinks.push_back({{"type", "jsonl"}, {"path", a.events}});
+    rootc.sinks_field = "--events";
+    auto root = StreamRoot::Build(rootc);
+    if (!root.ok()) return Fail(root.status());
     pipeline::PipelineConfig pc;
     pc.mode = a.mode == "naive" ? pipeline::PipelineMode::kNaive : pipeline::PipelineMode::kDefault;
-    LowerDetectorThreshold(pc, *cfg);
-    auto engine = vision::Engine::Create(*cfg);
-    if (!engine.ok()) return Fail(engine.status());
-    auto g = OpenOptionalGallery(a.gallery, a.engine);
-    if (!g.ok()) return Fail(g.status().WithContext("gallery"));
     pc.detect_interval = a.detect_interval;
     pc.settled_detect_interval = std::max(a.settled_detect_interval, a.detect_interval);
     pc.draw_dir = a.draw_dir;
@@ -261,13 +182,7 @@ int BenchStream(BenchStreamArgs a) {
     s.source.process_every_frame = true;  // as fast as possible, but every frame
     s.motion_gate = !a.no_motion;
     pc.streams.push_back(s);
-    std::shared_ptr<events::Sink> sink;
-    if (!a.events.empty()) {
-        auto js = events::CreateJsonLinesSink({.path = a.events});
-        if (!js.ok()) return Fail(js.status());
-        sink = std::move(*js);
-    }
-    auto p = pipeline::Pipeline::Create(pc, *engine, *g, sink);
+    auto p = root->MakePipeline(pc);
     if (!p.ok()) return Fail(p.status());
     using Clock = std::chrono::steady_clock;
     const auto t0 = Clock::now();
@@ -340,7 +255,6 @@ struct BenchCamerasArgs {
     double max_drop_share = 0.02;
     double stagger_seconds = 0.25;
     bool json = false;
-    float face_score_threshold = 0.f;  // set from the engine options
 };
 
 /// One step of `bench cameras`: N cameras for a while, measured after a warm-up.
@@ -362,13 +276,8 @@ struct CamerasStep {
 /// processed rate, drops and latency. A camera is sustained when its decoder keeps the
 /// native rate and (almost) no frame is dropped: no backlog can build (queues hold one frame),
 /// so falling behind shows as drops and a slower decoder, never as a growing queue.
-Result<CamerasStep> RunCamerasStep(const BenchCamerasArgs& a,
-                                   const std::shared_ptr<vision::Engine>& engine,
-                                   const std::shared_ptr<gallery::Gallery>& g, int n) {
-    pipeline::PipelineConfig pc;
-    pc.face_score_threshold = a.face_score_threshold;
-    FG_ASSIGN_OR_RETURN(std::unique_ptr<pipeline::Pipeline> p,
-                        pipeline::Pipeline::Create(pc, engine, g, nullptr));
+Result<CamerasStep> RunCamerasStep(const BenchCamerasArgs& a, const StreamRoot& root, int n) {
+    FG_ASSIGN_OR_RETURN(std::unique_ptr<pipeline::Pipeline> p, root.MakePipeline({}));
     FG_RETURN_IF_ERROR(p->Start());
     using Clock = std::chrono::steady_clock;
     const auto sleep_s = [](double s) {
@@ -425,15 +334,8 @@ Result<CamerasStep> RunCamerasStep(const BenchCamerasArgs& a,
 }
 
 int BenchCameras(BenchCamerasArgs a) {
-    auto cfg = a.engine.ToConfig(true);
-    if (!cfg.ok()) return Fail(cfg.status());
-    pipeline::PipelineConfig defaults;
-    LowerDetectorThreshold(defaults, *cfg);
-    a.face_score_threshold = defaults.face_score_threshold;
-    auto engine = vision::Engine::Create(*cfg);
-    if (!engine.ok()) return Fail(engine.status());
-    auto g = OpenOptionalGallery(a.gallery, a.engine);
-    if (!g.ok()) return Fail(g.status().WithContext("gallery"));
+    auto root = StreamRoot::Build({a.engine, a.gallery, {}});
+    if (!root.ok()) return Fail(root.status());
     nlohmann::json steps = nlohmann::json::array();
     // The answer is conservative: the largest N up to which every step was sustained (on a
     // shared box a larger N sometimes passes after a smaller one failed).
@@ -441,7 +343,7 @@ int BenchCameras(BenchCamerasArgs a) {
     bool all_sustained = true;
     int failures = 0;
     for (int n = a.min_cameras; n <= a.max_cameras; ++n) {
-        auto step = RunCamerasStep(a, *engine, *g, n);
+        auto step = RunCamerasStep(a, *root, n);
         if (!step.ok()) return Fail(step.status());
         const CamerasStep& c = *step;
         all_sustained = all_sustained && c.sustained;
@@ -493,7 +395,7 @@ void RegisterStreamCommands(CLI::App& app, Action& action) {
     run->add_option("--draw", *draw, "Write an annotated video per stream into this folder");
     run->callback([&action, file, draw] { action = [file, draw] { return RunConfigFile(*file, *draw); }; });
 
-    CLI::App* bench = app.get_subcommand("bench");
+    CLI::App* bench = SubcommandOf(app, "bench", "Benchmarks");
     auto* bs = bench->add_subcommand("stream", "Process a video as fast as possible and report throughput and latency");
     auto a = std::make_shared<BenchStreamArgs>();
     a->engine.threads = 1;

@@ -5,29 +5,26 @@
 
 namespace fg::pipeline {
 
-Result<std::unique_ptr<EmbedBatcher>> EmbedBatcher::Create(std::shared_ptr<vision::Engine> engine,
+Result<std::unique_ptr<EmbedBatcher>> EmbedBatcher::Create(const ModelProvider& models,
                                                            int max_faces) {
-    if (!engine) return InvalidArgument("embed batcher: no engine");
-    if (engine->embedder_info() == nullptr) {
-        return FailedPrecondition("embed batcher: the engine was created without an embedder");
-    }
     if (max_faces < 1) return InvalidArgument("embed batcher: max_faces must be >= 1");
-    FG_ASSIGN_OR_RETURN(std::unique_ptr<vision::Worker> worker, engine->CreateWorker());
+    FG_ASSIGN_OR_RETURN(std::unique_ptr<vision::Embedder> embedder, models.CreateEmbedder());
     // The first forward pass of a batch size builds its inference primitives (oneDNN JIT):
     // without this warm-up the first `recognized` event of a run (the one a person at a door
     // waits for) paid it (720p clip, 2 events: 83-101 ms before, 27-72 ms after, on a loaded
     // box). One and two faces per call are the usual sizes; larger ones pay on first use.
+    const int size = embedder->info().input_size;
     for (int n = 1; n <= std::min(2, max_faces); ++n) {
         const std::vector<cv::Mat> blank(static_cast<std::size_t>(n),
-                                         cv::Mat(112, 112, CV_8UC3, cv::Scalar(128, 128, 128)));
+                                         cv::Mat(size, size, CV_8UC3, cv::Scalar(128, 128, 128)));
         std::vector<vision::Embedding> ignored;
-        FG_RETURN_IF_ERROR(worker->EmbedAligned(blank, ignored).WithContext("embedder warm-up"));
+        FG_RETURN_IF_ERROR(embedder->Embed(blank, ignored).WithContext("embedder warm-up"));
     }
-    return std::unique_ptr<EmbedBatcher>(new EmbedBatcher(std::move(worker), max_faces));
+    return std::unique_ptr<EmbedBatcher>(new EmbedBatcher(std::move(embedder), max_faces));
 }
 
-EmbedBatcher::EmbedBatcher(std::unique_ptr<vision::Worker> worker, int max_faces)
-    : worker_(std::move(worker)), max_faces_(max_faces) {
+EmbedBatcher::EmbedBatcher(std::unique_ptr<vision::Embedder> embedder, int max_faces)
+    : embedder_(std::move(embedder)), max_faces_(max_faces) {
     thread_ = std::thread([this] { Loop(); });
 }
 
@@ -90,7 +87,7 @@ void EmbedBatcher::Loop() {
         std::vector<cv::Mat> all;
         for (auto& r : batch) all.insert(all.end(), r->aligned.begin(), r->aligned.end());
         std::vector<vision::Embedding> out;
-        const Status st = worker_->EmbedAligned(all, out);
+        const Status st = embedder_->Embed(all, out);
         {
             std::lock_guard lock(mu_);
             stats_.faces += all.size();

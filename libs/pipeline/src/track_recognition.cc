@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "fg/core/embedding.h"
+
 namespace fg::pipeline {
 
 Status RecognitionPolicy::Validate() const {
@@ -28,50 +30,48 @@ Status RecognitionPolicy::Validate() const {
     return Status::Ok();
 }
 
-bool TrackRecognition::OfferFace(float quality, std::int64_t stream_ms) {
+bool FaceOfferPolicy::OfferFace(float quality, std::int64_t stream_ms) {
     ++matched_frames_;
-    ++frames_since_embed_;
+    ++frames_since_sent_;
     const float best_seen_before = best_seen_quality_;
     best_seen_quality_ = std::max(best_seen_quality_, quality);
-    if (faces_used_ >= policy_.max_embeddings || !std::isfinite(quality)) return false;
+    if (faces_sent_ >= policy_.max_embeddings || !std::isfinite(quality)) return false;
 
-    if (faces_used_ == 0) {
+    if (faces_sent_ == 0) {
         if (quality >= policy_.min_quality) return true;
         // Waited long enough for a good face: take one about as good as the best seen, so a
         // person who never faces the camera squarely is still recognised (or declared unknown).
         return matched_frames_ > policy_.patience_frames && quality >= best_seen_before - 0.05f;
     }
-    if (frames_since_embed_ < policy_.min_gap_frames) return false;
-    const bool better = quality >= best_embedded_quality_ + policy_.quality_gain;
-    if (decision_ == TrackDecision::kPending) {
+    if (frames_since_sent_ < policy_.min_gap_frames) return false;
+    const bool better = quality >= best_sent_quality_ + policy_.quality_gain;
+    if (!decided_) {
         // Undecided: gather the faces needed for a confident answer, the better ones first.
-        return better || quality >= std::max(policy_.min_quality, best_embedded_quality_ - 0.1f) ||
+        return better || quality >= std::max(policy_.min_quality, best_sent_quality_ - 0.1f) ||
                matched_frames_ > policy_.patience_frames;
     }
-    const bool recheck_due = stream_ms - last_embed_ms_ >= policy_.recheck_interval_ms &&
+    const bool recheck_due = stream_ms - last_sent_ms_ >= policy_.recheck_interval_ms &&
                              quality >= policy_.min_quality;
     return better || recheck_due;
 }
 
-void TrackRecognition::AddEmbedding(const std::vector<float>& embedding, float quality,
-                                    std::int64_t stream_ms) {
+void FaceOfferPolicy::Sent(float quality, std::int64_t stream_ms) {
+    ++faces_sent_;
+    frames_since_sent_ = 0;
+    last_sent_ms_ = stream_ms;
+    best_sent_quality_ = std::max(best_sent_quality_, quality);
+}
+
+void TrackRecognition::AddEmbedding(const std::vector<float>& embedding, float quality) {
     if (embedding.empty()) return;
     if (sum_.empty()) sum_.assign(embedding.size(), 0.0);
     if (sum_.size() != embedding.size()) return;  // another model: ignore rather than mix
     // Weight by quality, with a floor so a forced low-quality face still counts a little.
     const double w = std::max(0.05, static_cast<double>(quality));
     for (std::size_t i = 0; i < sum_.size(); ++i) sum_[i] += w * embedding[i];
-    double norm = 0;
-    for (double v : sum_) norm += v * v;
-    norm = std::sqrt(norm);
-    fused_.resize(sum_.size());
-    for (std::size_t i = 0; i < sum_.size(); ++i) {
-        fused_[i] = norm > 0 ? static_cast<float>(sum_[i] / norm) : 0.f;
-    }
+    fused_.assign(sum_.begin(), sum_.end());
+    L2Normalize(fused_);
     ++faces_used_;
-    frames_since_embed_ = 0;
-    last_embed_ms_ = stream_ms;
-    best_embedded_quality_ = std::max(best_embedded_quality_, quality);
 }
 
 std::optional<TrackDecision> TrackRecognition::Decide(const IdentityVerdict& verdict) {

@@ -18,6 +18,7 @@
 #include "fg/gallery/gallery.h"
 #include "fg/image/image_io.h"
 #include "fg/pipeline/pipeline.h"
+#include "fg/vision/engine.h"
 #include "fg/testing/testing.h"
 #include "model_fixture.h"
 

@@ -9,6 +9,7 @@
 
 #include "fg/events/sink.h"
 #include "fg/pipeline/pipeline.h"
+#include "fg/vision/engine.h"
 #include "fg/testing/testing.h"
 #include "test_util.h"  // libs/stream/tests: child process, free port, test video
 

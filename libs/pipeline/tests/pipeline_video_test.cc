@@ -81,7 +81,6 @@ class PipelineVideo : public ::testing::Test {
         s.source.process_every_frame = true;
         config.streams.push_back(s);
         config.best_shot_crops = crops;
-        config.face_score_threshold = 0.5f;
         auto sink = std::make_shared<events::MemorySink>();
         auto p = Pipeline::Create(config, engine_, std::move(g), sink);
         EXPECT_TRUE(p.ok()) << p.status().ToString();
@@ -116,7 +115,9 @@ TEST_F(PipelineVideo, EnrolledFromTheFirstPartRecognisedInTheSecondAndNoStranger
     ASSERT_GE(shots.size(), 3u) << "too few people found in the first part";
 
     // 2. Enroll each best shot as a subject (embedded as the pipeline embeds).
-    auto batcher = EmbedBatcher::Create(engine_, 8);
+    auto models = MakeEngineModels(engine_);
+    ASSERT_TRUE(models.ok());
+    auto batcher = EmbedBatcher::Create(**models, 8);
     ASSERT_TRUE(batcher.ok());
     std::vector<cv::Mat> crops;
     for (const auto& s : shots) crops.push_back(s.second);

@@ -29,9 +29,9 @@ TEST(RecognitionPolicy, ValidateNamesTheField) {
     EXPECT_NE(p.Validate().message().find("unknown_min_faces"), std::string::npos);
 }
 
-TEST(TrackRecognition, WaitsForAGoodFaceThenTakesTheBestAfterPatience) {
+TEST(FaceOfferPolicy, WaitsForAGoodFaceThenTakesTheBestAfterPatience) {
     RecognitionPolicy p{.min_quality = 0.5f, .patience_frames = 3};
-    TrackRecognition r(p);
+    FaceOfferPolicy r(p);
     EXPECT_FALSE(r.OfferFace(0.2f, 0));
     EXPECT_FALSE(r.OfferFace(0.3f, 40));
     EXPECT_FALSE(r.OfferFace(0.1f, 80));
@@ -40,48 +40,57 @@ TEST(TrackRecognition, WaitsForAGoodFaceThenTakesTheBestAfterPatience) {
     EXPECT_TRUE(r.OfferFace(0.29f, 160));
 }
 
-TEST(TrackRecognition, GoodFirstFaceIsTakenAtOnce) {
-    TrackRecognition r(RecognitionPolicy{.min_quality = 0.5f});
+TEST(FaceOfferPolicy, GoodFirstFaceIsTakenAtOnce) {
+    FaceOfferPolicy r(RecognitionPolicy{.min_quality = 0.5f});
     EXPECT_TRUE(r.OfferFace(0.8f, 0));
 }
 
-TEST(TrackRecognition, NeverEmbedsEveryFrameAndCapsEmbeddings) {
+TEST(FaceOfferPolicy, NeverEmbedsEveryFrameAndCapsEmbeddings) {
     RecognitionPolicy p{.min_quality = 0.1f, .min_gap_frames = 3, .recheck_interval_ms = 0,
                         .unknown_min_faces = 1, .max_embeddings = 4};
-    TrackRecognition r(p);
+    FaceOfferPolicy r(p);
     int embedded = 0;
     for (int f = 0; f < 100; ++f) {
         if (r.OfferFace(0.9f, f * 40)) {
-            r.AddEmbedding(Unit(0), 0.9f, f * 40);
+            r.Sent(0.9f, f * 40);
             ++embedded;
         }
     }
     EXPECT_EQ(embedded, 4);
-    EXPECT_EQ(r.faces_used(), 4);
+    EXPECT_EQ(r.faces_sent(), 4);
 }
 
-TEST(TrackRecognition, RecognisedTrackIsRecheckedOnlyAtTheIntervalOrWhenBetter) {
+TEST(FaceOfferPolicy, DecidedTrackIsRecheckedOnlyAtTheIntervalOrWhenBetter) {
     RecognitionPolicy p{.min_quality = 0.3f, .quality_gain = 0.1f, .min_gap_frames = 1,
                         .recheck_interval_ms = 1000};
-    TrackRecognition r(p);
+    FaceOfferPolicy r(p);
     ASSERT_TRUE(r.OfferFace(0.5f, 0));
-    r.AddEmbedding(Unit(0), 0.5f, 0);
-    ASSERT_EQ(r.Decide(Known("alice", 0.7f)), TrackDecision::kRecognized);
+    r.Sent(0.5f, 0);
+    r.SetDecided(true);
     EXPECT_FALSE(r.OfferFace(0.55f, 100));  // not better enough, not due
     EXPECT_TRUE(r.OfferFace(0.65f, 200));   // clearly better
-    r.AddEmbedding(Unit(0), 0.65f, 200);
+    r.Sent(0.65f, 200);
     EXPECT_FALSE(r.OfferFace(0.6f, 900));
     EXPECT_TRUE(r.OfferFace(0.6f, 1300));  // re-check due
 }
 
+TEST(FaceOfferPolicy, UndecidedTrackKeepsGatheringFaces) {
+    RecognitionPolicy p{.min_quality = 0.3f, .quality_gain = 0.1f, .min_gap_frames = 1,
+                        .recheck_interval_ms = 1000};
+    FaceOfferPolicy r(p);
+    ASSERT_TRUE(r.OfferFace(0.5f, 0));
+    r.Sent(0.5f, 0);
+    EXPECT_TRUE(r.OfferFace(0.45f, 100));  // about as good: more evidence while undecided
+}
+
 TEST(TrackRecognition, UnknownNeedsEnoughFacesAndIsAnnouncedOnce) {
     TrackRecognition r(RecognitionPolicy{.unknown_min_faces = 2});
-    r.AddEmbedding(Unit(1), 0.9f, 0);
+    r.AddEmbedding(Unit(1), 0.9f);
     EXPECT_EQ(r.Decide(Unknown(0.1f)), std::nullopt);
     EXPECT_EQ(r.decision(), TrackDecision::kPending);
-    r.AddEmbedding(Unit(1), 0.9f, 100);
+    r.AddEmbedding(Unit(1), 0.9f);
     EXPECT_EQ(r.Decide(Unknown(0.1f)), TrackDecision::kUnknown);
-    r.AddEmbedding(Unit(1), 0.9f, 200);
+    r.AddEmbedding(Unit(1), 0.9f);
     EXPECT_EQ(r.Decide(Unknown(0.1f)), std::nullopt);
     // Later evidence can still name the person.
     EXPECT_EQ(r.Decide(Known("bob", 0.6f)), TrackDecision::kRecognized);
@@ -89,7 +98,7 @@ TEST(TrackRecognition, UnknownNeedsEnoughFacesAndIsAnnouncedOnce) {
 
 TEST(TrackRecognition, MatchIsStickyAndAChangeOfSubjectIsAnnounced) {
     TrackRecognition r(RecognitionPolicy{});
-    r.AddEmbedding(Unit(0), 0.9f, 0);
+    r.AddEmbedding(Unit(0), 0.9f);
     EXPECT_EQ(r.Decide(Known("alice", 0.6f)), TrackDecision::kRecognized);
     EXPECT_EQ(r.Decide(Known("alice", 0.65f)), std::nullopt);
     EXPECT_EQ(r.Decide(Unknown(0.3f)), std::nullopt);
@@ -100,14 +109,14 @@ TEST(TrackRecognition, MatchIsStickyAndAChangeOfSubjectIsAnnounced) {
 
 TEST(TrackRecognition, FusionIsQualityWeightedAndUnitLength) {
     TrackRecognition r(RecognitionPolicy{});
-    r.AddEmbedding(Unit(0), 0.9f, 0);
-    r.AddEmbedding(Unit(1), 0.3f, 10);
+    r.AddEmbedding(Unit(0), 0.9f);
+    r.AddEmbedding(Unit(1), 0.3f);
     const auto& f = r.fused();
     ASSERT_EQ(f.size(), 8u);
     EXPECT_NEAR(f[0] * f[0] + f[1] * f[1], 1.0, 1e-5);
     EXPECT_NEAR(f[0] / f[1], 3.0, 1e-4);  // weights 0.9 : 0.3
     // A vector of another length (another model) is ignored, not mixed in.
-    r.AddEmbedding(Unit(0, 4), 0.9f, 20);
+    r.AddEmbedding(Unit(0, 4), 0.9f);
     EXPECT_EQ(r.faces_used(), 2);
 }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// The stream pipeline: sources -> motion gate -> detect (every N frames) -> track -> per-track
-// best-shot selection -> batched embedding -> quality-weighted fusion -> gallery decision ->
-// events. One processing thread per stream; one shared embedding thread batches across streams.
+// The stream pipeline: for each stream a source thread and a processing thread running the
+// stages (stream_processor.h): cadence (motion gate) -> detect + track -> face selection (best
+// shots; FaceItem hand-off) -> recognition (batched embedding across streams, fusion, gallery
+// decision) -> event emission. One shared embedding thread batches across streams.
 //
 //   auto p = fg::pipeline::Pipeline::Create(config, engine, gallery, sink);
 //   (*p)->Start();  ...  (*p)->Stop();   // ends open tracks and flushes the sink
@@ -16,11 +17,9 @@
 
 #include "fg/base/status.h"
 #include "fg/events/sink.h"
-#include "fg/pipeline/track_recognition.h"
-#include "fg/stream/motion_gate.h"
-#include "fg/stream/source.h"
-#include "fg/track/tracker.h"
-#include "fg/vision/engine.h"
+#include "fg/pipeline/config.h"
+#include "fg/pipeline/event_emitter.h"
+#include "fg/pipeline/models.h"
 
 namespace fg::gallery {
 class Gallery;
@@ -28,99 +27,26 @@ class Gallery;
 
 namespace fg::pipeline {
 
-struct StreamSpec {
-    stream::SourceConfig source;  ///< source.id names the stream in events
-    bool motion_gate = true;
-    stream::MotionGateConfig motion;
+/// What SetStreams changed.
+struct StreamsUpdate {
+    int added = 0;      ///< new ids started
+    int removed = 0;    ///< ids no longer wanted, stopped (their tracks ended)
+    int restarted = 0;  ///< ids whose spec changed, stopped and started again
+    int running = 0;
+    std::vector<std::string> errors;  ///< streams that could not be started or stopped
 };
 
-enum class PipelineMode {
-    kDefault,  ///< gate, track, embed only the best faces of each track
-    kNaive,    ///< detect and embed every face of every frame (the baseline we beat)
-};
-
-struct PipelineConfig {
-    std::vector<StreamSpec> streams;
-    PipelineMode mode = PipelineMode::kDefault;
-    /// The detector runs at most every N frames of a stream (and only when the motion gate
-    /// lets the frame through); the tracker predicts in between.
-    int detect_interval = 2;
-    /// Once every face in view is decided (recognized, unknown or spoof) the detector runs only
-    /// every this many frames: decided faces need tracking, not scrutiny, and a newcomer is
-    /// found at most this many frames late (4 frames = 160 ms at 25 fps). >= detect_interval.
-    int settled_detect_interval = 4;
-    track::TrackerConfig tracker;
-    /// Detector score from which a detection is a face to recognise (start tracks, be embedded;
-    /// in naive mode, be embedded). Detections below it, down to tracker.low_thresh, only keep
-    /// confirmed tracks alive through the tracker's second stage (a face turning away or
-    /// blurred by motion), so the engine's detector threshold should be tracker.low_thresh
-    /// (facegate run and bench do that). 0 = every detection the engine returns is a face.
-    float face_score_threshold = 0.0f;
-    /// A stream that delivers no frame for this long (a stalled camera) ends its open tracks
-    /// (track_ended): a face last seen minutes ago is not "in view". 0 = never.
-    std::chrono::milliseconds track_timeout{3000};
-    RecognitionPolicy recognition;
-    /// Faces per embedding call across all streams.
-    int embed_batch = 8;
-    /// Attach the best aligned face (JPEG, base64) to recognized/unknown_face events.
-    bool best_shot_crops = false;
-    /// Liveness per track (the engine pack's liveness models); a track judged spoofed emits
-    /// spoof_detected and is never `recognized`.
-    bool liveness = false;
-    std::string liveness_preset;  ///< "" = the default preset
-    float liveness_threshold = 0.5f;
-    int liveness_min_frames = 3;
-    /// Write an annotated video per stream into this folder ("" = off).
-    std::string draw_dir;
-    double draw_fps = 25.0;
-
-    Status Validate() const;  ///< names the offending field
-};
-
-/// Latency from a frame leaving the decoder (live sources) or leaving the queue (sources set to
-/// process every frame, whose decoder waits for queue space) to the end of its processing.
-struct LatencySummary {
-    std::uint64_t samples = 0;
-    double p50_ms = 0;
-    double p99_ms = 0;
-};
-
-struct StreamRunStats {
-    std::string id;
-    std::uint64_t frames = 0;          ///< frames processed
-    std::uint64_t detector_runs = 0;
-    std::uint64_t gated = 0;           ///< frames the motion gate skipped
-    std::uint64_t embeddings = 0;
-    std::uint64_t tracks_started = 0;
-    std::uint64_t events = 0;
-    LatencySummary latency;
-    /// From the arrival of the frame whose face decided a track to its `recognized` event
-    /// being published (detection, alignment, embedding, gallery search, sinks).
-    LatencySummary recognized_latency;
-    /// Media time the processed frames span (from their timestamps; for a file, its length):
-    /// what "real time" means for this stream.
-    double media_seconds = 0;
-    stream::SourceStats source;
-};
-
-struct PipelineStats {
-    std::uint64_t frames = 0;
-    std::uint64_t detector_runs = 0;
-    std::uint64_t gated = 0;
-    std::uint64_t embeddings = 0;
-    std::uint64_t embed_batches = 0;
-    std::uint64_t events = 0;
-    std::set<std::string> identities;  ///< subjects recognised in any stream
-    LatencySummary latency;            ///< over all streams
-    LatencySummary recognized_latency;  ///< over all streams
-    std::vector<StreamRunStats> streams;
-};
-
-/// Thread-safety: Start/Stop/AddStream/RemoveStream/Stats may be called from any thread
-/// (serialised internally). Events are published from the stream threads.
+/// Thread-safety: Start/Stop/AddStream/RemoveStream/SetStreams/Stats may be called from any
+/// thread (serialised internally). Events are published from the stream threads.
 class Pipeline {
   public:
-    /// `gallery` may be null (faces are then tracked and reported unknown); `sink` may be null.
+    /// `identifier` may be null (faces are then tracked and reported unknown); `sink` may be
+    /// null; `observers` see every stream's events and frames (on the stream threads).
+    static Result<std::unique_ptr<Pipeline>> Create(
+        PipelineConfig config, std::shared_ptr<ModelProvider> models,
+        std::shared_ptr<Identifier> identifier, std::shared_ptr<events::Sink> sink,
+        std::vector<std::shared_ptr<PipelineObserver>> observers = {});
+    /// The same over an engine and an optional gallery (whose model must be the engine's).
     static Result<std::unique_ptr<Pipeline>> Create(PipelineConfig config,
                                                     std::shared_ptr<vision::Engine> engine,
                                                     std::shared_ptr<gallery::Gallery> gallery,
@@ -135,6 +61,10 @@ class Pipeline {
     Status AddStream(const StreamSpec& spec);
     /// Stops a stream (its open tracks end with track_ended). NotFound for an unknown id.
     Status RemoveStream(const std::string& id);
+    /// Makes the running streams exactly `wanted` (a config reload): ids no longer wanted are
+    /// removed, new ones started, changed ones restarted; unchanged streams keep running
+    /// (their tracks, their connection). Invalid specs change nothing (InvalidArgument).
+    Result<StreamsUpdate> SetStreams(const std::vector<StreamSpec>& wanted);
     /// True once every stream's source is exhausted and its frames processed (files).
     bool Finished() const;
     /// Blocks until Finished() or the timeout; true if finished.

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Per-track recognition: which faces of a track are worth embedding, how their embeddings are
-// fused, and when the track's identity is decided. Pure logic (no models), so it is unit-tested
-// with synthetic vectors.
+// Per-track recognition policy: which faces of a track are worth embedding (FaceOfferPolicy,
+// used by face selection), how their embeddings are fused and when the track's identity is
+// decided (TrackRecognition, used by recognition). Pure logic (no models), unit-tested with
+// synthetic vectors.
 #pragma once
 
 #include <cstdint>
@@ -47,24 +48,51 @@ struct IdentityVerdict {
     float margin = 0;  ///< best minus runner-up
 };
 
-/// The recognition state of one track.
+/// Which faces of one track are worth embedding (the face-selection half of the policy). It
+/// knows what it sent, and whether the track is decided only when told (SetDecided): an edge
+/// node that hands faces to a remote worker never is, and then sends at the undecided rate up
+/// to max_embeddings.
 /// Thread-safety: none; owned by the stream's processing thread.
+class FaceOfferPolicy {
+  public:
+    explicit FaceOfferPolicy(const RecognitionPolicy& policy) : policy_(policy) {}
+
+    /// Called for every frame in which the track was matched to a detection, with that face's
+    /// quality and the stream time. Returns true when this face should be embedded now; the
+    /// caller then reports it with Sent().
+    bool OfferFace(float quality, std::int64_t stream_ms);
+    /// The face accepted last was sent for embedding.
+    void Sent(float quality, std::int64_t stream_ms);
+    /// Decided tracks are only re-checked (recheck_interval_ms) or given a clearly better face.
+    void SetDecided(bool decided) { decided_ = decided; }
+    bool decided() const { return decided_; }
+    int faces_sent() const { return faces_sent_; }
+
+  private:
+    RecognitionPolicy policy_;
+    bool decided_ = false;
+    int faces_sent_ = 0;
+    int matched_frames_ = 0;
+    int frames_since_sent_ = 0;
+    float best_sent_quality_ = -1.f;
+    float best_seen_quality_ = -1.f;
+    std::int64_t last_sent_ms_ = 0;
+};
+
+/// The recognition state of one track: quality-weighted fusion of its embeddings and the
+/// decision taken on the fused vector (the recognition half of the policy).
+/// Thread-safety: none; owned by the thread recognising the track.
 class TrackRecognition {
   public:
     explicit TrackRecognition(const RecognitionPolicy& policy) : policy_(policy) {}
 
-    /// Called for every frame in which the track was matched to a detection, with that face's
-    /// quality and the stream time. Returns true when this face should be embedded now.
-    bool OfferFace(float quality, std::int64_t stream_ms);
-
-    /// Adds the embedding of the face last accepted by OfferFace (weighted by its quality).
-    /// Vectors must all have the same length; they are L2-normalised unit vectors.
-    void AddEmbedding(const std::vector<float>& embedding, float quality, std::int64_t stream_ms);
+    /// Adds one embedding of the track, weighted by its face quality. Vectors must all have
+    /// the same length; they are L2-normalised unit vectors (another length is ignored).
+    void AddEmbedding(const std::vector<float>& embedding, float quality);
 
     /// Quality-weighted mean of the embeddings so far, L2-normalised; empty before any.
     const std::vector<float>& fused() const { return fused_; }
     int faces_used() const { return faces_used_; }
-    float best_quality() const { return best_embedded_quality_; }
 
     /// Applies a verdict for the current fused embedding. Returns the decision to announce
     /// now (kRecognized on a first match or a change of subject; kUnknown once, when the
@@ -79,14 +107,9 @@ class TrackRecognition {
     RecognitionPolicy policy_;
     TrackDecision decision_ = TrackDecision::kPending;
     IdentityVerdict verdict_;
-    std::vector<double> sum_;     // quality-weighted sum of embeddings
+    std::vector<double> sum_;  // quality-weighted sum of embeddings
     std::vector<float> fused_;
     int faces_used_ = 0;
-    int matched_frames_ = 0;
-    int frames_since_embed_ = 0;
-    float best_embedded_quality_ = -1.f;
-    float best_seen_quality_ = -1.f;
-    std::int64_t last_embed_ms_ = 0;
     bool unknown_announced_ = false;
 };
 

@@ -32,6 +32,7 @@ struct MotionGateConfig {
     std::chrono::milliseconds max_interval{1000};
 
     Status Validate() const;  ///< names the offending field
+    bool operator==(const MotionGateConfig&) const = default;
 };
 
 enum class GateReason {

@@ -44,6 +44,7 @@ struct BackoffConfig {
     /// Consecutive failed attempts (open failure, or read failure before any frame) after which
     /// the source goes kFailed; 0 retries forever.
     int max_attempts = 0;
+    bool operator==(const BackoffConfig&) const = default;
 };
 
 struct SourceConfig {
@@ -82,6 +83,7 @@ struct SourceConfig {
 
     /// Names the offending field, e.g. "source 'cam1': queue_depth must be >= 1".
     Status Validate() const;
+    bool operator==(const SourceConfig&) const = default;
 };
 
 /// Resolves kAuto (see SourceKind). Pure.

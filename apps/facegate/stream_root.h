@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+// The composition root of every role that runs streams (run, bench stream, bench cameras; next
+// serve, edge and worker): it builds the engine, the gallery and its identifier, and the event
+// sinks once, and makes pipelines over them. Nothing else in the CLI wires these together.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common.h"
+#include "fg/events/sink.h"
+#include "fg/pipeline/pipeline.h"
+
+namespace fg::cli {
+
+struct StreamRootConfig {
+    EngineOptions engine;
+    GalleryLocation gallery;              ///< gallery.db "" = no gallery (every face unknown)
+    std::vector<nlohmann::json> sinks;    ///< events.sinks entries (docs/run-config.md)
+    std::string sinks_field = "events.sinks";  ///< named in errors
+};
+
+/// Thread-safety: built once on the main thread; MakePipeline may be called again (bench
+/// cameras makes one pipeline per step over the same engine and gallery).
+struct StreamRoot {
+    std::shared_ptr<vision::Engine> engine;
+    std::shared_ptr<pipeline::ModelProvider> models;
+    std::shared_ptr<gallery::Gallery> gallery;         ///< null without a gallery
+    std::shared_ptr<pipeline::Identifier> identifier;  ///< null without a gallery
+    std::shared_ptr<events::Sink> sink;                ///< null without sinks
+
+    static Result<StreamRoot> Build(const StreamRootConfig& config);
+    Result<std::unique_ptr<pipeline::Pipeline>> MakePipeline(pipeline::PipelineConfig config) const;
+};
+
+}  // namespace fg::cli
