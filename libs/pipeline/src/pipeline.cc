@@ -34,6 +34,10 @@ Status PipelineConfig::Validate() const {
     if (!(draw_fps > 0)) return InvalidArgument("draw_fps must be > 0");
     FG_RETURN_IF_ERROR(tracker.Validate().WithContext("tracker"));
     FG_RETURN_IF_ERROR(recognition.Validate());
+    return ValidateStreams(streams);
+}
+
+Status ValidateStreams(const std::vector<StreamSpec>& streams) {
     std::set<std::string> ids;
     for (std::size_t i = 0; i < streams.size(); ++i) {
         const std::string where = "streams[" + std::to_string(i) + "]";
@@ -302,15 +306,7 @@ Status Pipeline::RemoveStream(const std::string& id) {
 }
 
 Result<StreamsUpdate> Pipeline::SetStreams(const std::vector<StreamSpec>& wanted) {
-    std::set<std::string> ids;
-    for (std::size_t i = 0; i < wanted.size(); ++i) {
-        const std::string where = "streams[" + std::to_string(i) + "]";
-        if (wanted[i].source.id.empty()) return InvalidArgument(where + ".id must not be empty");
-        if (!ids.insert(wanted[i].source.id).second) {
-            return InvalidArgument(where + ".id '" + wanted[i].source.id + "' is used twice");
-        }
-        FG_RETURN_IF_ERROR(ValidateStream(wanted[i]).WithContext(where));
-    }
+    FG_RETURN_IF_ERROR(ValidateStreams(wanted));
     std::map<std::string, const StreamSpec*> want;
     for (const StreamSpec& s : wanted) want[s.source.id] = &s;
     std::vector<std::string> to_remove;

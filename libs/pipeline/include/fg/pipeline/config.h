@@ -107,6 +107,8 @@ struct PipelineStats {
 
 /// The source and motion-gate settings of one stream; errors name the field.
 Status ValidateStream(const StreamSpec& spec);
+/// Every stream, and ids non-empty and unique ("streams[i]" in errors).
+Status ValidateStreams(const std::vector<StreamSpec>& streams);
 /// p50/p99 of latency samples in milliseconds.
 LatencySummary SummarizeLatencies(std::vector<double> ms);
 
