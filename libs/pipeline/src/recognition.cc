@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "fg/pipeline/recognition.h"
 
+#include <chrono>
+
 #include <opencv2/imgcodecs.hpp>
 
 #include "fg/base/log.h"
@@ -8,6 +10,8 @@
 
 namespace fg::pipeline {
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 std::string JpegBase64(const cv::Mat& bgr) {
     std::vector<uchar> buf;
@@ -59,13 +63,17 @@ Result<RecognitionStep> Recognizer::Recognize(std::vector<FaceItem> items) {
     crops.reserve(to_embed.size());
     for (const FaceItem* item : to_embed) crops.push_back(item->aligned);
     std::vector<vision::Embedding> embs;
+    const auto t0 = Clock::now();
     FG_RETURN_IF_ERROR(embedder_.Embed(std::move(crops), embs));
+    const auto t1 = Clock::now();
+    step.embed_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
     step.embedded = embs.size();
     for (std::size_t i = 0; i < to_embed.size() && i < embs.size(); ++i) {
         TrackState& t = tracks_.at(to_embed[i]->track_id);
         t.recognition.AddEmbedding(embs[i].values, to_embed[i]->quality);
         if (std::optional<Outcome> o = Decide(t, *to_embed[i])) step.outcomes.push_back(std::move(*o));
     }
+    step.search_ms = std::chrono::duration<double, std::milli>(Clock::now() - t1).count();
     return step;
 }
 

@@ -112,37 +112,56 @@ Status StreamProcessor::Process(const stream::Frame& f, Clock::time_point arriva
     const auto frame_index = static_cast<std::int64_t>(f.sequence);
     last_frame_index_ = frame_index;
     std::uint64_t embeddings = 0;
-    bool detected = false;
-    bool gated = false;
+    StageTimes times;
+    auto t = Clock::now();
+    times.queue_ms = std::chrono::duration<double, std::milli>(t - arrival).count();
+    // Milliseconds since the last lap, for the stage timings.
+    auto lap = [&t] {
+        const auto now = Clock::now();
+        const double ms = std::chrono::duration<double, std::milli>(now - t).count();
+        t = now;
+        return ms;
+    };
 
     if (naive_) {
         FG_ASSIGN_OR_RETURN(NaiveFrame nf, naive_->Process(f.image));
-        detected = true;
+        times.detect_ms = lap();  // detection, alignment, embedding and search together
+        times.detected = true;
         embeddings = nf.embedded;
         if (context_.on_identity) {
             for (const std::string& id : nf.identities) context_.on_identity(id);
         }
-        emitter_.Frame({.frame = &f, .faces = &nf.faces, .face_labels = &nf.labels});
+        times.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - arrival).count();
+        emitter_.Frame({.frame = &f, .faces = &nf.faces, .face_labels = &nf.labels, .times = &times});
     } else {
         const CadenceDecision cd = cadence_->Next(f, tracking_->Following(), selector_->Settled());
-        detected = cd.detect;
-        gated = cd.gated;
+        times.gate_ms = lap();
+        times.detected = cd.detect;
+        times.gated = cd.gated;
         FG_ASSIGN_OR_RETURN(TrackingResult tr, tracking_->Step(f.image, cd.detect));
-        for (const track::Track& t : tr.step.started) emitter_.TrackStarted(t, frame_index, frame_unix_ms_);
+        (cd.detect ? times.detect_ms : times.track_ms) = lap();  // the tracker's share is small
+        for (const track::Track& tk : tr.step.started) emitter_.TrackStarted(tk, frame_index, frame_unix_ms_);
         {
             std::lock_guard lock(stats_mu_);
             stats_.tracks_started += tr.step.started.size();
         }
         const FrameContext fc{spec_.source.id, generation_, frame_index, now_ms, frame_unix_ms_};
         std::vector<FaceItem> items = selector_->Select(f.image, fc, tr);
+        times.select_ms = lap();
         if (!items.empty()) {
             FG_ASSIGN_OR_RETURN(RecognitionStep rs, recognizer_->Recognize(std::move(items)));
+            lap();
             embeddings = rs.embedded;
+            times.embed_ms = rs.embed_ms;
+            times.search_ms = rs.search_ms;
             Announce(rs, arrival);
         }
         EndTracks(tr.step);
-        emitter_.Frame({.frame = &f, .tracks = &tr.step.tracks});
+        times.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - arrival).count();
+        emitter_.Frame({.frame = &f, .tracks = &tr.step.tracks, .times = &times});
     }
+    const bool detected = times.detected;
+    const bool gated = times.gated;
 
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - arrival).count();
     std::lock_guard lock(stats_mu_);

@@ -19,6 +19,21 @@
 
 namespace fg::pipeline {
 
+/// Where one frame's processing time went, in milliseconds (0 for a stage that did not run).
+/// `queue_ms`: from the frame's arrival (decoder output) to the start of its processing.
+struct StageTimes {
+    double queue_ms = 0;
+    double gate_ms = 0;
+    double detect_ms = 0;
+    double track_ms = 0;
+    double select_ms = 0;   ///< align, quality, liveness
+    double embed_ms = 0;    ///< including the wait for the shared embedding thread
+    double search_ms = 0;   ///< gallery identification
+    double total_ms = 0;    ///< arrival to the end of processing (events emitted)
+    bool detected = false;
+    bool gated = false;
+};
+
 /// What a processed frame showed, for observers.
 struct FrameView {
     const stream::Frame* frame = nullptr;
@@ -27,6 +42,7 @@ struct FrameView {
     /// Naive mode: every face and its label ("" = not recognised).
     const std::vector<vision::FaceDetection>* faces = nullptr;
     const std::vector<std::string>* face_labels = nullptr;
+    const StageTimes* times = nullptr;
 };
 
 /// Watches a stream: every event it emits and every frame it processed. Called on the stream's

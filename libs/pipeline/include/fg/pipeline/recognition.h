@@ -41,6 +41,8 @@ struct Outcome {
 struct RecognitionStep {
     std::vector<Outcome> outcomes;  ///< in item order; spoofs first
     std::uint64_t embedded = 0;     ///< faces embedded
+    double embed_ms = 0;            ///< embedding, including the wait for the shared thread
+    double search_ms = 0;           ///< gallery identification
 };
 
 /// Thread-safety: none; one per stream (it holds the stream's per-track state). The batcher
