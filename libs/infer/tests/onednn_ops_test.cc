@@ -558,6 +558,75 @@ TEST(OneDnnOpsTest, InitialisersOfTheWrongSizeAreRefused) {
     }
 }
 
+// Attributes from a malicious file: a zero stride divided by zero and `pads` of the wrong length
+// (with auto_pad, which writes both halves) were written past a vector. Each is refused by name.
+TEST(OneDnnOpsTest, MaliciousConvAndPoolAttributesAreRefused) {
+    fg::testing::TmpDir dir;
+    const Tensor x{{1, 3, 8, 8}, Rand(192, 3)};
+    struct Case {
+        std::string name;
+        std::function<void(GraphBuilder&)> build;
+    };
+    auto conv = [](GraphBuilder& g) {
+        g.Init("w", {4, 3, 3, 3}, Rand(108, 1));
+        auto* n = g.Node("Conv", {"x", "w"}, {"y"});
+        GraphBuilder::Ints(n, "kernel_shape", {3, 3});
+        return n;
+    };
+    auto pool = [](GraphBuilder& g) {
+        auto* n = g.Node("MaxPool", {"x"}, {"y"});
+        GraphBuilder::Ints(n, "kernel_shape", {2, 2});
+        return n;
+    };
+    const std::vector<Case> cases = {
+        {"conv stride 0", [&](GraphBuilder& g) { GraphBuilder::Ints(conv(g), "strides", {0, 1}); }},
+        {"conv stride 0 with SAME padding",
+         [&](GraphBuilder& g) {
+             auto* n = conv(g);
+             GraphBuilder::Ints(n, "strides", {1, 0});
+             GraphBuilder::Str(n, "auto_pad", "SAME_UPPER");
+         }},
+        {"conv dilation 0", [&](GraphBuilder& g) { GraphBuilder::Ints(conv(g), "dilations", {0, 1}); }},
+        {"conv pads of 2 values with SAME padding",
+         [&](GraphBuilder& g) {
+             auto* n = conv(g);
+             GraphBuilder::Ints(n, "pads", {1, 1});
+             GraphBuilder::Str(n, "auto_pad", "SAME_LOWER");
+         }},
+        {"conv pads of 6 values", [&](GraphBuilder& g) { GraphBuilder::Ints(conv(g), "pads", {1, 1, 1, 1, 1, 1}); }},
+        {"conv negative pads", [&](GraphBuilder& g) { GraphBuilder::Ints(conv(g), "pads", {-5, 0, 0, 0}); }},
+        {"pool stride 0", [&](GraphBuilder& g) { GraphBuilder::Ints(pool(g), "strides", {0, 0}); }},
+        {"pool strides of 1 value", [&](GraphBuilder& g) { GraphBuilder::Ints(pool(g), "strides", {2}); }},
+        {"pool pads of 2 values with SAME padding",
+         [&](GraphBuilder& g) {
+             auto* n = pool(g);
+             GraphBuilder::Ints(n, "pads", {0, 0});
+             GraphBuilder::Str(n, "auto_pad", "SAME_UPPER");
+         }},
+        {"pool kernel 0",
+         [&](GraphBuilder& g) {
+             auto* n = g.Node("AveragePool", {"x"}, {"y"});
+             GraphBuilder::Ints(n, "kernel_shape", {0, 2});
+         }},
+        {"pool kernel larger than the input",
+         [&](GraphBuilder& g) {
+             auto* n = g.Node("MaxPool", {"x"}, {"y"});
+             GraphBuilder::Ints(n, "kernel_shape", {20, 20});
+         }},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        GraphBuilder g;
+        g.Input("x", {1, 3, 8, 8});
+        c.build(g);
+        g.Output("y");
+        const Status st = LoadAndRun("onednn", g.Save(dir, "bad.onnx"), x);
+        EXPECT_FALSE(st.ok());
+        EXPECT_NE(st.code(), StatusCode::kOk);
+        std::cout << "[ refused  ] " << c.name << ": " << st.ToString() << "\n";
+    }
+}
+
 TEST(OneDnnOpsTest, DynamicShapesResolveAtRunOrFailClearly) {
     fg::testing::TmpDir dir;
     // Height and width symbolic: nothing is planned at load; each input shape is planned on

@@ -487,13 +487,31 @@ Status Builder::Fold(Node& n, bool& folded) {
 
 namespace {
 
-/// Resolves auto_pad and returns [begin..., end...] pads for `spatial` dims.
-std::vector<std::int64_t> ResolvePads(const Node& n, const std::vector<std::int64_t>& in,
-                                      const std::vector<std::int64_t>& kernel,
-                                      const std::vector<std::int64_t>& strides,
-                                      const std::vector<std::int64_t>& dilations) {
+/// Resolves auto_pad and returns [begin..., end...] pads for `spatial` dims. The attributes
+/// come from an untrusted file: a zero stride would divide by zero and `pads` of the wrong
+/// length would be written past, so every one is checked before use.
+Result<std::vector<std::int64_t>> ResolvePads(const Node& n, const std::vector<std::int64_t>& in,
+                                              const std::vector<std::int64_t>& kernel,
+                                              const std::vector<std::int64_t>& strides,
+                                              const std::vector<std::int64_t>& dilations) {
     const std::size_t sp = kernel.size();
+    if (in.size() != sp || strides.size() != sp || dilations.size() != sp) {
+        return InvalidArgument("kernel_shape, strides and dilations must have " +
+                               std::to_string(in.size()) + " values");
+    }
+    for (std::size_t k = 0; k < sp; ++k) {
+        if (kernel[k] <= 0 || strides[k] <= 0 || dilations[k] <= 0) {
+            return InvalidArgument("kernel_shape, strides and dilations must be positive");
+        }
+    }
     std::vector<std::int64_t> pads = n.Ints("pads", std::vector<std::int64_t>(2 * sp, 0));
+    if (pads.size() != 2 * sp) {
+        return InvalidArgument("pads must have " + std::to_string(2 * sp) + " values, not " +
+                               std::to_string(pads.size()));
+    }
+    for (std::int64_t p : pads) {
+        if (p < 0) return InvalidArgument("pads must not be negative");
+    }
     const std::string autopad = n.S("auto_pad", "NOTSET");
     if (autopad == "SAME_UPPER" || autopad == "SAME_LOWER") {
         for (std::size_t k = 0; k < sp; ++k) {
@@ -579,13 +597,14 @@ Status Builder::InferShape(Node& n) {
         const auto strides = n.Ints("strides", {1, 1});
         const auto dil = n.Ints("dilations", {1, 1});
         if (strides.size() != 2 || dil.size() != 2) return Bad(n, "bad strides/dilations");
-        const auto pads = ResolvePads(n, {x[2], x[3]}, kernel, strides, dil);
-        if (pads.size() != 4) return Bad(n, "bad pads");
+        Result<std::vector<std::int64_t>> resolved = ResolvePads(n, {x[2], x[3]}, kernel, strides, dil);
+        if (!resolved.ok()) return Bad(n, resolved.status().message());
+        const std::vector<std::int64_t>& pads = *resolved;
         std::vector<std::int64_t> out{x[0], w[0], 0, 0};
         for (int k = 0; k < 2; ++k) {
             const std::int64_t ek = (kernel[k] - 1) * dil[k] + 1;
             out[2 + k] = (x[2 + k] + pads[k] + pads[k + 2] - ek) / strides[k] + 1;
-            if (out[2 + k] <= 0 || strides[k] <= 0) return Bad(n, "empty output");
+            if (out[2 + k] <= 0) return Bad(n, "empty output");
         }
         n.attrs["fg_pads"].ints = pads;
         SetOut(n, 0, out);
@@ -600,11 +619,14 @@ Status Builder::InferShape(Node& n) {
         const auto strides = n.Ints("strides", {1, 1});
         const auto dil = n.Ints("dilations", {1, 1});
         if (dil != std::vector<std::int64_t>{1, 1}) return Unimplemented(op + " with dilations");
-        auto pads = ResolvePads(n, {x[2], x[3]}, kernel, strides, dil);
+        Result<std::vector<std::int64_t>> resolved = ResolvePads(n, {x[2], x[3]}, kernel, strides, dil);
+        if (!resolved.ok()) return Bad(n, resolved.status().message());
+        std::vector<std::int64_t> pads = std::move(*resolved);
         const bool ceil = n.I("ceil_mode", 0) != 0;
         std::vector<std::int64_t> out{x[0], x[1], 0, 0};
         for (int k = 0; k < 2; ++k) {
             const std::int64_t span = x[2 + k] + pads[k] + pads[k + 2] - kernel[k];
+            if (span < 0) return Bad(n, "kernel larger than the padded input");
             out[2 + k] = (ceil ? (span + strides[k] - 1) / strides[k] : span / strides[k]) + 1;
             // A last window starting inside the right padding is dropped (ONNX/PyTorch rule).
             if (ceil && (out[2 + k] - 1) * strides[k] >= x[2 + k] + pads[k]) --out[2 + k];
