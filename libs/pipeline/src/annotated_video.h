@@ -9,6 +9,7 @@
 
 #include <opencv2/videoio.hpp>
 
+#include "fg/pipeline/annotate.h"
 #include "fg/pipeline/event_emitter.h"
 
 namespace fg::pipeline {
@@ -23,16 +24,12 @@ class AnnotatedVideoWriter final : public PipelineObserver {
     void OnStreamEnd() override;
 
   private:
-    struct Label {
-        std::string text;  // "" = undecided, else a name, "unknown" or "SPOOF"
-        float score = -1;  // when recognised
-    };
     void Write(const cv::Mat& canvas);
 
     std::string dir_;
     std::string stream_id_;
     double fps_;
-    std::map<std::uint64_t, Label> labels_;
+    TrackLabels labels_;
     cv::VideoWriter writer_;
     cv::Size size_;
 };

@@ -190,7 +190,13 @@ Status ParseStream(const json& j, const std::string& where, const fs::path& base
 
 }  // namespace
 
-Result<RunConfig> ParseRunConfig(const json& j, const fs::path& base) {
+Result<StreamSpec> ParseStreamSpec(const json& j, const std::string& where, const fs::path& base) {
+    StreamSpec s;
+    FG_RETURN_IF_ERROR(ParseStream(j, where, base, s));
+    return s;
+}
+
+Result<RunConfig> ParseRunConfig(const json& j, const fs::path& base, bool require_streams) {
     RunConfig rc;
     Obj top(j, "");
     FG_RETURN_IF_ERROR(top.Check({"engine", "gallery", "streams", "detect_interval",
@@ -208,10 +214,13 @@ Result<RunConfig> ParseRunConfig(const json& j, const fs::path& base) {
         rc.gallery.key_file = Resolve(base, rc.gallery.key_file);
     }
     PipelineConfig& p = rc.pipeline;
-    if (!top.Has("streams") || !top.At("streams").is_array() || top.At("streams").empty()) {
-        return InvalidArgument("streams must be a non-empty list");
+    const bool no_streams = !top.Has("streams") && !require_streams;
+    if (!no_streams && (!top.Has("streams") || !top.At("streams").is_array() ||
+                        (require_streams && top.At("streams").empty()))) {
+        return InvalidArgument(require_streams ? "streams must be a non-empty list"
+                                               : "streams must be a list");
     }
-    for (std::size_t i = 0; i < top.At("streams").size(); ++i) {
+    for (std::size_t i = 0; !no_streams && i < top.At("streams").size(); ++i) {
         StreamSpec s;
         FG_RETURN_IF_ERROR(ParseStream(top.At("streams")[i], "streams[" + std::to_string(i) + "]",
                                        base, s));

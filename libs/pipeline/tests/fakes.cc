@@ -27,6 +27,10 @@ class FakeDetector final : public vision::Detector {
     FakeDetector(const FakeModels& owner, float threshold) : owner_(owner), threshold_(threshold) {}
     Result<std::vector<vision::FaceDetection>> Detect(const cv::Mat& bgr) override {
         ++owner_.detector_runs;
+        if (owner_.throw_on_pixel && cv::norm(cv::Vec3i(bgr.at<cv::Vec3b>(4, 4)) -
+                                              cv::Vec3i(*owner_.throw_on_pixel), cv::NORM_L1) < 90) {
+            throw cv::Exception(cv::Error::StsError, "fake failure", "Detect", __FILE__, __LINE__);
+        }
         std::vector<vision::FaceDetection> out;
         if (0.9f < threshold_) return out;  // every fake face scores 0.9
         for (int i = 0; i < kPaletteSize; ++i) {

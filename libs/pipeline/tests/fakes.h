@@ -9,6 +9,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -40,6 +41,9 @@ class FakeModels final : public ModelProvider {
     float quality = 0.8f;         ///< every face's quality
     std::set<int> spoof_colors;   ///< palette entries the liveness check calls spoofs
     float threshold = 0.5f;       ///< detector_threshold()
+    /// The detector throws (as OpenCV does on a bad frame) on every frame whose pixel (4, 4) is
+    /// about this colour (BGR; JPEG moves it a little); none when unset.
+    std::optional<cv::Vec3b> throw_on_pixel;
 
     Result<std::unique_ptr<vision::Detector>> CreateDetector(float score_threshold) const override;
     float detector_threshold() const override { return threshold; }

@@ -41,7 +41,13 @@ struct RunConfig {
 
 /// Parses and validates. Relative paths in the file (gallery db, key file, file sources,
 /// draw_dir, jsonl sinks) are resolved against `base_dir` (the config file's folder).
-Result<RunConfig> ParseRunConfig(const nlohmann::json& j, const std::filesystem::path& base_dir);
+/// `require_streams` = false accepts a config without streams (`facegate serve` adds them later
+/// through its API).
+Result<RunConfig> ParseRunConfig(const nlohmann::json& j, const std::filesystem::path& base_dir,
+                                 bool require_streams = true);
+/// One `streams[]` entry (also the body of `POST /v1/streams`); errors are prefixed by `where`.
+Result<StreamSpec> ParseStreamSpec(const nlohmann::json& j, const std::string& where,
+                                   const std::filesystem::path& base_dir);
 Result<RunConfig> LoadRunConfig(const std::filesystem::path& file);
 
 }  // namespace fg::pipeline
