@@ -115,7 +115,8 @@ Status ParseStream(const json& j, const std::string& where, const fs::path& base
     FG_RETURN_IF_ERROR(o.Check({"id", "uri", "kind", "transport", "queue_depth",
                                 "process_every_frame", "pace", "loop", "folder_fps",
                                 "open_timeout_ms", "read_timeout_ms", "stall_timeout_ms",
-                                "reconnect", "device", "motion"}));
+                                "reconnect", "device", "motion", "max_frame_pixels",
+                                "verify_tls"}));
     stream::SourceConfig& c = s.source;
     if (!o.Has("id")) return InvalidArgument(where + ".id is required");
     if (!o.Has("uri")) return InvalidArgument(where + ".uri is required");
@@ -151,6 +152,8 @@ Status ParseStream(const json& j, const std::string& where, const fs::path& base
     FG_RETURN_IF_ERROR(o.Ms("open_timeout_ms", c.open_timeout, 100, kDay));
     FG_RETURN_IF_ERROR(o.Ms("read_timeout_ms", c.read_timeout, 100, kDay));
     FG_RETURN_IF_ERROR(o.Ms("stall_timeout_ms", c.stall_timeout, 100, kDay));
+    FG_RETURN_IF_ERROR(o.Int("max_frame_pixels", c.max_frame_pixels, 1, 1'000'000'000));
+    FG_RETURN_IF_ERROR(o.Bool("verify_tls", c.verify_tls));
     if (o.Has("reconnect")) {
         Obj r(o.At("reconnect"), where + ".reconnect");
         FG_RETURN_IF_ERROR(r.Check({"min_ms", "max_ms", "multiplier", "max_attempts"}));

@@ -13,6 +13,7 @@
 #include <opencv2/videoio.hpp>
 
 #include "ffmpeg_options.h"
+#include "fg/image/image_io.h"
 
 namespace fg::stream::internal {
 namespace fs = std::filesystem;
@@ -48,8 +49,9 @@ bool ToBgr8(cv::Mat& image) {
 
 class CaptureReader final : public FrameReader {
   public:
-    CaptureReader(std::unique_ptr<cv::VideoCapture> capture, bool live, std::string what)
-        : capture_(std::move(capture)), live_(live), what_(std::move(what)) {
+    CaptureReader(std::unique_ptr<cv::VideoCapture> capture, bool live, std::string what,
+                  std::uint64_t max_pixels)
+        : capture_(std::move(capture)), live_(live), what_(std::move(what)), max_pixels_(max_pixels) {
         const double fps = capture_->get(cv::CAP_PROP_FPS);
         fps_ = std::isfinite(fps) && fps > 0 && fps < 1000 ? fps : 0.0;
     }
@@ -61,6 +63,14 @@ class CaptureReader final : public FrameReader {
             ok = capture_->read(image);
         } catch (const cv::Exception& e) {
             result.message = what_ + ": decoder error: " + e.what();
+        }
+        if (ok && !image.empty() && image.total() > max_pixels_) {
+            result.outcome = ReadOutcome::kError;
+            result.message = what_ + ": frame of " + std::to_string(image.cols) + "x" +
+                             std::to_string(image.rows) + " exceeds max_frame_pixels (" +
+                             std::to_string(max_pixels_) + ")";
+            image.release();
+            return result;
         }
         if (ok && ToBgr8(image)) {
             result.outcome = ReadOutcome::kFrame;
@@ -90,12 +100,14 @@ class CaptureReader final : public FrameReader {
     std::unique_ptr<cv::VideoCapture> capture_;
     bool live_;
     std::string what_;
+    std::uint64_t max_pixels_;
     double fps_ = 0.0;
 };
 
 class FolderReader final : public FrameReader {
   public:
-    FolderReader(std::vector<fs::path> files, double fps) : files_(std::move(files)), fps_(fps) {}
+    FolderReader(std::vector<fs::path> files, double fps, std::uint64_t max_pixels)
+        : files_(std::move(files)), fps_(fps), max_pixels_(max_pixels) {}
 
     ReadResult Read(cv::Mat& image) override {
         ReadResult result;
@@ -105,16 +117,16 @@ class FolderReader final : public FrameReader {
         }
         const std::size_t index = next_++;
         const fs::path& path = files_[index];
-        try {
-            image = cv::imread(path.string(), cv::IMREAD_COLOR);
-        } catch (const cv::Exception&) {
+        // The same guarded decoder as single images: size checked from the header before
+        // decoding, EXIF orientation, every pixel format to BGR, never an exception.
+        Result<cv::Mat> loaded = LoadImage(path, {.max_pixels = max_pixels_});
+        if (!loaded.ok()) {
             image.release();
-        }
-        if (!ToBgr8(image)) {
             result.outcome = ReadOutcome::kSkipped;
-            result.message = "skipping '" + path.string() + "': not a readable image";
+            result.message = "skipping '" + path.string() + "': " + loaded.status().message();
             return result;
         }
+        image = std::move(*loaded);
         result.outcome = ReadOutcome::kFrame;
         result.media_time =
             std::chrono::microseconds(static_cast<std::int64_t>(index * 1e6 / fps_));
@@ -126,6 +138,7 @@ class FolderReader final : public FrameReader {
   private:
     std::vector<fs::path> files_;
     double fps_;
+    std::uint64_t max_pixels_;
     std::size_t next_ = 0;
 };
 
@@ -148,7 +161,29 @@ Result<std::unique_ptr<FrameReader>> OpenFolder(const SourceConfig& config) {
         return InvalidArgument("image folder '" + config.uri + "' holds no files");
     }
     std::sort(files.begin(), files.end());
-    return std::unique_ptr<FrameReader>(new FolderReader(std::move(files), config.folder_fps));
+    return std::unique_ptr<FrameReader>(
+        new FolderReader(std::move(files), config.folder_fps, config.max_frame_pixels));
+}
+
+/// FFmpeg options per source kind. The protocol whitelist keeps a source to what its kind
+/// needs: a "file" (a playlist, a crafted container) cannot make FFmpeg open http://, a
+/// camera URL cannot read local files. TLS sources verify the server's certificate unless
+/// verify_tls is off.
+std::string FfmpegOptionsFor(const SourceConfig& config, SourceKind kind) {
+    const bool tls = config.uri.rfind("https://", 0) == 0 || config.uri.rfind("rtsps://", 0) == 0;
+    std::string o;
+    switch (kind) {
+        case SourceKind::kRtsp:
+            // fpsprobesize 0: FFmpeg otherwise reads ~1.5 s more of the stream to estimate a
+            // frame rate we never use for live sources; it halves (re)connect time.
+            o = "protocol_whitelist;rtsp,rtsps,rtp,srtp,udp,tcp,tls|fpsprobesize;0|rtsp_transport;";
+            o += config.rtsp_transport == RtspTransport::kUdp ? "udp" : "tcp";
+            break;
+        case SourceKind::kHttp: o = "protocol_whitelist;http,https,tcp,tls,crypto"; break;
+        default: o = "protocol_whitelist;file"; break;
+    }
+    if (tls) o += config.verify_tls ? "|tls_verify;1|ca_file;/etc/ssl/certs/ca-certificates.crt" : "|tls_verify;0";
+    return o;
 }
 
 Result<std::unique_ptr<FrameReader>> OpenCapture(const SourceConfig& config, SourceKind kind) {
@@ -174,16 +209,8 @@ Result<std::unique_ptr<FrameReader>> OpenCapture(const SourceConfig& config, Sou
                 cv::CAP_PROP_READ_TIMEOUT_MSEC,
                 static_cast<int>(config.read_timeout.count()),
             };
-            if (kind == SourceKind::kRtsp) {
-                // fpsprobesize 0: FFmpeg otherwise reads ~1.5 s more of the stream to estimate a
-                // frame rate we never use for live sources; it halves (re)connect time.
-                FfmpegOptionsLease lease(config.rtsp_transport == RtspTransport::kUdp
-                                             ? "rtsp_transport;udp|fpsprobesize;0"
-                                             : "rtsp_transport;tcp|fpsprobesize;0");
-                opened = capture->open(config.uri, cv::CAP_FFMPEG, params);
-            } else {
-                opened = capture->open(config.uri, cv::CAP_FFMPEG, params);
-            }
+            FfmpegOptionsLease lease(FfmpegOptionsFor(config, kind));
+            opened = capture->open(config.uri, cv::CAP_FFMPEG, params);
         }
     } catch (const cv::Exception& e) {
         return Unavailable("cannot open " + what + ": " + e.what());
@@ -197,7 +224,8 @@ Result<std::unique_ptr<FrameReader>> OpenCapture(const SourceConfig& config, Sou
         return Unavailable("cannot open " + what + ": unreachable, refused or no answer within " +
                            std::to_string(config.open_timeout.count()) + " ms");
     }
-    return std::unique_ptr<FrameReader>(new CaptureReader(std::move(capture), IsLive(kind), what));
+    return std::unique_ptr<FrameReader>(
+        new CaptureReader(std::move(capture), IsLive(kind), what, config.max_frame_pixels));
 }
 
 }  // namespace

@@ -110,6 +110,9 @@ Status SourceConfig::Validate() const {
                                " applies to files and image folders only, not to " +
                                std::string(SourceKindName(resolved)) + " sources");
     }
+    if (max_frame_pixels == 0) {
+        return InvalidArgument(where + "max_frame_pixels must be > 0");
+    }
     if (!(folder_fps > 0 && folder_fps <= 1000)) {
         return InvalidArgument(where + "folder_fps must be in (0, 1000]");
     }
@@ -463,6 +466,11 @@ void Source::Impl::Run() {
                 continue;
             }
             SetState(SourceState::kEnded, "");
+            return;
+        }
+        // A file or folder that errors (a frame above max_frame_pixels) will do it again.
+        if (!IsLive(kind)) {
+            SetState(SourceState::kFailed, result.message);
             return;
         }
         // A live source lost its stream: report it, then reconnect after the backoff.

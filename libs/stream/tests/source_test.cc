@@ -287,6 +287,38 @@ TEST_F(SourceTest, ResolutionChangePassesThrough) {
     EXPECT_EQ(source->Stats().width, 320);
 }
 
+// A frame above max_frame_pixels costs nothing more than its decoding: folder images are checked
+// from the header (the guarded decoder of single images), video frames before they are queued.
+TEST_F(SourceTest, FolderImagesAboveTheFrameCapAreSkipped) {
+    const auto dir = tmp_ / "big";
+    std::filesystem::create_directories(dir);
+    ASSERT_TRUE(cv::imwrite((dir / "a.png").string(), test::PatternFrame(0, {320, 240})));
+    ASSERT_TRUE(cv::imwrite((dir / "b.png").string(), test::PatternFrame(1, {640, 360})));
+    SourceConfig c{.id = "big", .uri = dir.string(), .queue_depth = 4, .process_every_frame = true};
+    c.max_frame_pixels = 320 * 240;
+    auto source = MustCreate(c);
+    ASSERT_NE(source, nullptr);
+    const auto frames = Drain(*source);
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0].image.size(), cv::Size(320, 240));
+    EXPECT_EQ(source->Stats().files_skipped, 1u);
+}
+
+TEST_F(SourceTest, VideoFramesAboveTheFrameCapFailTheStream) {
+    SourceConfig c{.id = "cap", .uri = video_.string(), .process_every_frame = true};
+    c.max_frame_pixels = 1000;
+    auto source = MustCreate(c);
+    ASSERT_NE(source, nullptr);
+    const auto frames = Drain(*source);
+    EXPECT_TRUE(frames.empty());
+    ASSERT_TRUE(WaitFor([&] { return source->Exhausted(); }, 5s));
+    EXPECT_NE(source->Stats().last_error.find("max_frame_pixels"), std::string::npos)
+        << source->Stats().last_error;
+    SourceConfig zero{.id = "z", .uri = video_.string()};
+    zero.max_frame_pixels = 0;
+    EXPECT_NE(zero.Validate().message().find("max_frame_pixels"), std::string::npos);
+}
+
 TEST_F(SourceTest, FolderWithoutImagesFails) {
     const auto dir = tmp_ / "empty";
     std::filesystem::create_directories(dir);

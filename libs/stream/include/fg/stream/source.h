@@ -81,6 +81,12 @@ struct SourceConfig {
     int device_height = 0;
     double device_fps = 0.0;
 
+    /// Frames with more pixels are refused (the stream fails with a message): a forged or
+    /// misconfigured stream must not make every frame cost gigabytes. 8K UHD by default.
+    std::uint64_t max_frame_pixels = 7680ull * 4320ull;
+    /// Check the server certificate of https:// and rtsps:// sources against the system's CAs.
+    bool verify_tls = true;
+
     /// Names the offending field, e.g. "source 'cam1': queue_depth must be >= 1".
     Status Validate() const;
     bool operator==(const SourceConfig&) const = default;
