@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "fg/events/sink.h"
 
@@ -55,9 +58,9 @@ TEST(JsonLinesSinkTest, OneValidEventPerLineAppended) {
         for (int i = 0; i < 3; ++i) {
             ASSERT_TRUE((*sink)->Publish(Numbered(i)).ok());
         }
-        // Flushed at each Publish: readable before Flush or close.
+        // Written by the sink's thread: on disk once Flush returns.
+        EXPECT_TRUE(FlushFor(**sink, std::chrono::seconds(5)).ok());
         EXPECT_EQ(ReadLines(file).size(), 3u);
-        EXPECT_TRUE(FlushFor(**sink, std::chrono::milliseconds(100)).ok());
         const SinkStats s = (*sink)->stats();
         EXPECT_EQ(s.published, 3u);
         EXPECT_EQ(s.delivered, 3u);
@@ -98,6 +101,7 @@ TEST(JsonLinesSinkTest, ConcurrentPublishersNeverInterleave) {
     for (auto& t : threads) {
         t.join();
     }
+    ASSERT_TRUE(FlushFor(*sink, std::chrono::seconds(10)).ok());
     const auto lines = ReadLines(file);
     ASSERT_EQ(lines.size(), 1000u);
     std::set<std::uint64_t> ids;
@@ -115,6 +119,7 @@ TEST(JsonLinesSinkTest, Stdout) {
     EXPECT_EQ(sink->name(), "jsonl:stdout");
     testing::internal::CaptureStdout();
     ASSERT_TRUE(sink->Publish(Numbered(0)).ok());
+    ASSERT_TRUE(FlushFor(*sink, std::chrono::seconds(5)).ok());
     const std::string out = testing::internal::GetCapturedStdout();
     ASSERT_FALSE(out.empty());
     EXPECT_EQ(out.back(), '\n');
@@ -132,7 +137,8 @@ TEST(JsonLinesSinkTest, FullDiskCountsFailures) {
         GTEST_SKIP() << "no /dev/full";
     }
     auto sink = std::move(CreateJsonLinesSink({.path = "/dev/full"})).value();
-    EXPECT_FALSE(sink->Publish(Numbered(0)).ok());
+    EXPECT_TRUE(sink->Publish(Numbered(0)).ok());  // accepted; the write fails on the writer thread
+    ASSERT_TRUE(FlushFor(*sink, std::chrono::seconds(5)).ok());
     const SinkStats s = sink->stats();
     EXPECT_EQ(s.published, 1u);
     EXPECT_EQ(s.delivered, 0u);
@@ -173,8 +179,10 @@ TEST(MultiSinkTest, OneFailingChildDoesNotStopTheOthers) {
     children.push_back(std::move(CreateJsonLinesSink({.path = "/dev/full"})).value());
     children.push_back(std::move(memory));
     MultiSink multi(std::move(children));
-    EXPECT_FALSE(multi.Publish(Numbered(0)).ok());
+    EXPECT_TRUE(multi.Publish(Numbered(0)).ok());  // the file's write fails on its own thread
     EXPECT_EQ(mem->events().size(), 1u);
+    EXPECT_FALSE(FlushFor(multi, std::chrono::seconds(5)).ok() && multi.stats().dropped == 0);
+    EXPECT_EQ(multi.stats().dropped, 1u);
 }
 
 TEST(SinkFromJsonTest, BuildsSinks) {
@@ -213,3 +221,62 @@ TEST(SinkFromJsonTest, ErrorsNameTheKey) {
 
 }  // namespace
 }  // namespace fg::events
+
+namespace fg::events {
+namespace {
+
+// A stdout (or pipe) nobody reads: the old sink wrote on the stream thread and blocked it for
+// good once the pipe buffer filled. Publish now only enqueues; the queue is bounded and the
+// oldest events are dropped and counted.
+TEST(JsonLinesSinkTest, ABlockedReaderNeverStallsPublish) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    {
+        auto sink = std::move(CreateJsonLinesSink({.path = "/dev/fd/" + std::to_string(fds[1]),
+                                                   .max_queued = 100}))
+                        .value();
+        std::atomic<bool> done{false};
+        std::thread publisher([&] {
+            for (int i = 0; i < 2000; ++i) {
+                Event e = Numbered(i);
+                e.payload = Recognized{.subject_id = "s", .best_shot_jpeg_base64 = std::string(2000, 'A')};
+                EXPECT_TRUE(sink->Publish(e).ok());
+            }
+            done = true;
+        });
+        // 2000 x 2 KB = 4 MB against a 64 KB pipe nobody reads.
+        for (int i = 0; i < 200 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        EXPECT_TRUE(done) << "Publish blocked behind the writer";
+        publisher.join();
+        EXPECT_FALSE(FlushFor(*sink, std::chrono::milliseconds(200)).ok());  // still queued
+        const SinkStats s = sink->stats();
+        EXPECT_EQ(s.published, 2000u);
+        EXPECT_GE(s.dropped, 2000u - 2 * 100u - 64u);  // queue, the writer's batch, the pipe
+        // Drain the pipe so the writer finishes and the sink closes.
+        std::thread reader([&] {
+            char buf[65536];
+            while (read(fds[0], buf, sizeof buf) > 0) {
+            }
+        });
+        EXPECT_TRUE(FlushFor(*sink, std::chrono::seconds(10)).ok());
+        sink.reset();
+        close(fds[1]);
+        reader.join();
+    }
+    close(fds[0]);
+}
+
+TEST(JsonLinesSinkTest, FileIsCreatedOwnerOnlyWhateverTheUmask) {
+    TmpDir dir;
+    const fs::path file = dir / "events.jsonl";
+    const mode_t old = umask(0);
+    auto sink = CreateJsonLinesSink({.path = file.string()});
+    umask(old);
+    ASSERT_TRUE(sink.ok());
+    EXPECT_EQ(fs::status(file).permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write);
+}
+
+}  // namespace
+}  // namespace fg::events
+

@@ -52,13 +52,16 @@ class Sink {
 Status FlushFor(Sink& sink, std::chrono::milliseconds timeout);
 
 struct JsonLinesSinkConfig {
-    /// File to append to (created if missing); "-" or empty = stdout.
+    /// File to append to (created 0600 if missing); "-" or empty = stdout.
     std::string path = "-";
+    /// Events waiting for the writer thread; when full, the oldest is dropped (counted, logged).
+    std::size_t max_queued = 10000;
     Status Validate() const;
 };
 
-/// One JSON object per line, written and flushed (fflush) under a mutex at each Publish, so a
-/// crash loses at most the event being written. Files are opened in append mode.
+/// One JSON object per line, written by its own thread from a bounded queue, so a slow disk or
+/// a stdout nobody reads never stalls a stream thread (Publish only enqueues). Each line is
+/// flushed (fflush) when written: a crash loses at most what was queued. Files are opened in append mode.
 Result<std::unique_ptr<Sink>> CreateJsonLinesSink(const JsonLinesSinkConfig& config);
 
 struct WebhookSinkConfig {
