@@ -143,7 +143,7 @@ Result<std::unique_ptr<Sink>> CreateSinkFromJson(const nlohmann::json& config,
             config, where,
             {"type", "url", "headers", "max_buffered", "connect_timeout_ms", "request_timeout_ms",
              "initial_backoff_ms", "max_backoff_ms", "backoff_multiplier", "max_attempts",
-             "stop_timeout_ms"}));
+             "stop_timeout_ms", "request_deadline_ms", "max_response_bytes"}));
         WebhookSinkConfig c;
         auto url = config.find("url");
         if (url == config.end() || !url->is_string()) {
@@ -169,6 +169,13 @@ Result<std::unique_ptr<Sink>> CreateSinkFromJson(const nlohmann::json& config,
         }
         FG_RETURN_IF_ERROR(ReadMs(config, where, "connect_timeout_ms", c.connect_timeout));
         FG_RETURN_IF_ERROR(ReadMs(config, where, "request_timeout_ms", c.request_timeout));
+        FG_RETURN_IF_ERROR(ReadMs(config, where, "request_deadline_ms", c.request_deadline));
+        if (auto it = config.find("max_response_bytes"); it != config.end()) {
+            if (!it->is_number_integer() || it->get<std::int64_t>() < 1) {
+                return Bad(where, "max_response_bytes", "must be an integer >= 1");
+            }
+            c.max_response_bytes = it->get<std::size_t>();
+        }
         FG_RETURN_IF_ERROR(ReadMs(config, where, "initial_backoff_ms", c.initial_backoff));
         FG_RETURN_IF_ERROR(ReadMs(config, where, "max_backoff_ms", c.max_backoff));
         FG_RETURN_IF_ERROR(ReadMs(config, where, "stop_timeout_ms", c.stop_timeout, true));

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "fg/events/sink.h"
@@ -18,6 +19,8 @@ namespace {
 struct ParsedUrl {
     std::string scheme_host_port;  // what httplib::Client takes
     std::string path;
+    std::string user, password;    // userinfo, sent as basic auth
+    std::string redacted;          // the URL for logs: credentials replaced by ***
 };
 
 Result<ParsedUrl> ParseUrl(const std::string& url) {
@@ -36,13 +39,24 @@ Result<ParsedUrl> ParseUrl(const std::string& url) {
 #endif
     const auto host_begin = sep + 3;
     const auto slash = url.find('/', host_begin);
-    const std::string host_port =
+    std::string host_port =
         url.substr(host_begin, slash == std::string::npos ? std::string::npos : slash - host_begin);
-    if (host_port.empty() || host_port.front() == ':') {
-        return InvalidArgument("webhook url: missing host in '" + url + "'");
+    ParsedUrl out;
+    out.path = slash == std::string::npos ? "/" : url.substr(slash);
+    out.redacted = url;
+    if (const auto at = host_port.rfind('@'); at != std::string::npos) {
+        const std::string userinfo = host_port.substr(0, at);
+        const auto colon = userinfo.find(':');
+        out.user = userinfo.substr(0, colon);
+        out.password = colon == std::string::npos ? "" : userinfo.substr(colon + 1);
+        host_port = host_port.substr(at + 1);
+        out.redacted = scheme + "://***@" + host_port + out.path;
     }
-    return ParsedUrl{scheme + "://" + host_port,
-                     slash == std::string::npos ? "/" : url.substr(slash)};
+    if (host_port.empty() || host_port.front() == ':') {
+        return InvalidArgument("webhook url: missing host in '" + out.redacted + "'");
+    }
+    out.scheme_host_port = scheme + "://" + host_port;
+    return out;
 }
 
 enum class Outcome { kDelivered, kRetry, kReject };
@@ -70,6 +84,9 @@ struct State {
     bool in_flight = false;
     bool stop = false;
     bool exited = false;
+    std::optional<std::chrono::steady_clock::time_point> request_started;  // guarded by mu
+    std::atomic<bool> deadline_hit{false};
+    std::chrono::steady_clock::time_point last_drop_log{};  // guarded by mu
 
     std::atomic<std::uint64_t> published{0};
     std::atomic<std::uint64_t> delivered{0};
@@ -77,25 +94,75 @@ struct State {
     std::atomic<std::uint64_t> failed{0};
 
     Outcome Send(const std::string& body, std::string& why) {
-        httplib::Headers headers;
-        for (const auto& [k, v] : config.headers) {
-            headers.emplace(k, v);
+        httplib::Request req;
+        req.method = "POST";
+        req.path = url.path;
+        for (const auto& [k, v] : config.headers) req.headers.emplace(k, v);
+        req.headers.emplace("Content-Type", "application/json");
+        req.body = body;
+        std::size_t received = 0;
+        bool too_large = false;
+        // Read the answer only up to the cap: a receiver must not make us buffer a huge body.
+        req.content_receiver = [&](const char*, std::size_t n, std::uint64_t, std::uint64_t) {
+            received += n;
+            too_large = received > config.max_response_bytes;
+            return !too_large;
+        };
+        httplib::Response res;
+        httplib::Error error = httplib::Error::Success;
+        {
+            std::lock_guard lock(mu);
+            request_started = std::chrono::steady_clock::now();
         }
-        auto res = client->Post(url.path, headers, body, "application/json");
-        if (!res) {
-            why = httplib::to_string(res.error());
+        const bool ok = client->send(req, res, error);
+        {
+            std::lock_guard lock(mu);
+            request_started.reset();
+        }
+        if (deadline_hit.exchange(false)) {
+            why = "no answer within request_deadline_ms";
             return Outcome::kRetry;
         }
-        const int status = res->status;
-        why = "HTTP " + std::to_string(status);
+        if (!ok && !too_large) {
+            why = httplib::to_string(error);
+            return Outcome::kRetry;
+        }
+        const int status = res.status;
+        why = "HTTP " + std::to_string(status) + (too_large ? " (response body over the cap, discarded)" : "");
         if (status >= 200 && status < 300) {
             return Outcome::kDelivered;
         }
         // Server trouble or rate limiting may pass; other client errors will not.
-        if (status >= 500 || status == 429 || status == 408) {
+        if (status >= 500 || status == 429 || status == 408 || status <= 0) {
             return Outcome::kRetry;
         }
         return Outcome::kReject;
+    }
+
+    /// Aborts the request in flight once it has run past request_deadline (on its own thread:
+    /// the sender is blocked inside the request).
+    void Watch() {
+        std::unique_lock lock(mu);
+        while (!exited) {
+            changed.wait_for(lock, std::chrono::milliseconds(50));
+            if (request_started &&
+                std::chrono::steady_clock::now() - *request_started > config.request_deadline) {
+                request_started.reset();
+                deadline_hit = true;
+                lock.unlock();
+                client->stop();
+                lock.lock();
+            }
+        }
+    }
+
+    void NoteDropped(std::uint64_t n) {
+        dropped.fetch_add(n);
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_drop_log >= std::chrono::seconds(10)) {
+            last_drop_log = now;
+            spdlog::warn("webhook {}: {} event(s) dropped so far", url.redacted, dropped.load());
+        }
     }
 
     void Run() {
@@ -122,7 +189,7 @@ struct State {
                     queue.pop_front();
                 }
                 if (failing) {
-                    spdlog::info("webhook {}: delivering again", config.url);
+                    spdlog::info("webhook {}: delivering again", url.redacted);
                     failing = false;
                 }
                 backoff = config.initial_backoff;
@@ -134,17 +201,17 @@ struct State {
             }
             failed.fetch_add(1);
             if (outcome == Outcome::kReject) {
-                spdlog::warn("webhook {}: event rejected ({}), dropped", config.url, why);
+                spdlog::warn("webhook {}: event rejected ({}), dropped", url.redacted, why);
                 if (at_front) {
                     queue.pop_front();
-                    dropped.fetch_add(1);
+                    NoteDropped(1);
                 }
                 changed.notify_all();
                 continue;
             }
             if (!failing) {
                 spdlog::warn("webhook {}: delivery failing ({}), retrying with backoff",
-                             config.url, why);
+                             url.redacted, why);
                 failing = true;
             }
             if (at_front) {
@@ -152,7 +219,7 @@ struct State {
                 ++front.attempts;
                 if (config.max_attempts > 0 && front.attempts >= config.max_attempts) {
                     queue.pop_front();
-                    dropped.fetch_add(1);
+                    NoteDropped(1);
                     changed.notify_all();
                 }
             }
@@ -173,6 +240,7 @@ class WebhookSink : public Sink {
   public:
     explicit WebhookSink(std::shared_ptr<State> state) : state_(std::move(state)) {
         thread_ = std::thread([s = state_] { s->Run(); });
+        watchdog_ = std::thread([s = state_] { s->Watch(); });
     }
 
     ~WebhookSink() override {
@@ -196,11 +264,13 @@ class WebhookSink : public Sink {
         }
         const bool exited = state_->exited;
         lock.unlock();
+        // The watchdog ends once the sender has (it holds the state, so detaching is safe).
+        watchdog_.detach();
         if (exited) {
             thread_.join();
         } else {
             spdlog::warn("webhook {}: sender did not stop within {} ms; detached",
-                         state_->config.url, state_->config.stop_timeout.count());
+                         state_->url.redacted, state_->config.stop_timeout.count());
             thread_.detach();  // it owns a reference to the state and exits on its own
         }
     }
@@ -219,7 +289,7 @@ class WebhookSink : public Sink {
         if (state_->queue.size() - sending >= state_->config.max_buffered) {
             // Newest events matter most: evict the oldest waiting one and count the loss.
             state_->queue.erase(state_->queue.begin() + static_cast<std::ptrdiff_t>(sending));
-            state_->dropped.fetch_add(1);
+            state_->NoteDropped(1);
         }
         state_->queue.push_back({state_->next_seq++, std::move(body), 0});
         state_->wake.notify_one();
@@ -244,10 +314,11 @@ class WebhookSink : public Sink {
                 state_->failed.load()};
     }
 
-    std::string name() const override { return "webhook:" + state_->config.url; }
+    std::string name() const override { return "webhook:" + state_->url.redacted; }
 
   private:
     std::shared_ptr<State> state_;
+    std::thread watchdog_;
     std::thread thread_;
 };
 
@@ -263,6 +334,12 @@ Status WebhookSinkConfig::Validate() const {
     }
     if (request_timeout.count() < 1) {
         return InvalidArgument("webhook: request_timeout must be >= 1 ms");
+    }
+    if (request_deadline < request_timeout) {
+        return InvalidArgument("webhook: request_deadline must be >= request_timeout");
+    }
+    if (max_response_bytes < 1) {
+        return InvalidArgument("webhook: max_response_bytes must be >= 1");
     }
     if (initial_backoff.count() < 1) {
         return InvalidArgument("webhook: initial_backoff must be >= 1 ms");
@@ -288,8 +365,9 @@ Result<std::unique_ptr<Sink>> CreateWebhookSink(const WebhookSinkConfig& config)
     auto state = std::make_shared<State>(config, url);
     state->client = std::make_unique<httplib::Client>(url.scheme_host_port);
     if (!state->client->is_valid()) {
-        return InvalidArgument("webhook url: cannot use '" + config.url + "'");
+        return InvalidArgument("webhook url: cannot use '" + url.redacted + "'");
     }
+    if (!url.user.empty()) state->client->set_basic_auth(url.user, url.password);
     state->client->set_connection_timeout(config.connect_timeout);
     state->client->set_read_timeout(config.request_timeout);
     state->client->set_write_timeout(config.request_timeout);

@@ -1,8 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // The webhook sink against a real cpp-httplib server on loopback (random port).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -35,6 +42,14 @@ class TestServer {
             bodies_.push_back(nlohmann::json::parse(req.body));
             res.status = 204;
             cv_.notify_all();
+        });
+        // Answers 200 with a 4 MB body: the sink must read at most max_response_bytes of it.
+        server_.Post("/big", [this](const httplib::Request& req, httplib::Response& res) {
+            std::lock_guard lock(mu_);
+            ++requests_;
+            authorization_ = req.get_header_value("Authorization");
+            res.status = 200;
+            res.set_content(std::string(4 << 20, 'x'), "text/plain");
         });
         server_.set_tcp_nodelay(true);
         // stop() waits for idle kept-alive connections up to this timeout.
@@ -280,6 +295,7 @@ TEST(WebhookSinkTest, FlushAndDestructorRespectDeadlinesWhenServerNeverAnswers) 
     server.Block();
     WebhookSinkConfig config = FastConfig(server.url());
     config.request_timeout = 60000ms;  // the request alone would outlive the test
+    config.request_deadline = 60000ms;
     config.stop_timeout = 500ms;
     auto sink = MakeSink(config);
     ASSERT_TRUE(sink->Publish(Numbered(1)).ok());
@@ -313,6 +329,64 @@ TEST(WebhookSinkTest, ConcurrentPublishers) {
     ASSERT_TRUE(FlushFor(*sink, 60s).ok());
     EXPECT_EQ(server.track_ids().size(), 200u);
     EXPECT_EQ(sink->stats().delivered, 200u);
+}
+
+// Credentials in the URL go as basic auth and never into names or logs.
+TEST(WebhookSinkTest, UrlCredentialsAreSentAsBasicAuthAndRedacted) {
+    TestServer server;
+    const std::string url = "http://alice:pa55@127.0.0.1:" + std::to_string(server.port()) + "/big";
+    auto sink = MakeSink(FastConfig(url));
+    EXPECT_EQ(sink->name().find("pa55"), std::string::npos) << sink->name();
+    EXPECT_NE(sink->name().find("***@127.0.0.1"), std::string::npos) << sink->name();
+    ASSERT_TRUE(sink->Publish(Numbered(1)).ok());
+    ASSERT_TRUE(FlushFor(*sink, 30s).ok());
+    EXPECT_EQ(server.authorization(), "Basic YWxpY2U6cGE1NQ==");  // alice:pa55
+    // The 4 MB answer was cut at max_response_bytes; the 200 still counts as delivered.
+    EXPECT_EQ(sink->stats().delivered, 1u);
+    EXPECT_EQ(sink->stats().dropped, 0u);
+}
+
+// A receiver that answers one byte at a time never trips the per-read timeout; the overall
+// request deadline aborts it and the event is retried like after a timeout.
+TEST(WebhookSinkTest, ASlowDripReceiverIsCutOffByTheRequestDeadline) {
+    const int listener = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(listener, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    ASSERT_EQ(listen(listener, 8), 0);
+    std::atomic<bool> stop{false};
+    std::thread drip([&] {
+        while (!stop) {
+            pollfd p{listener, POLLIN, 0};
+            if (poll(&p, 1, 100) <= 0) continue;
+            const int c = accept(listener, nullptr, nullptr);
+            if (c < 0) continue;
+            char buf[4096];
+            (void)recv(c, buf, sizeof buf, 0);
+            const std::string head = "HTTP/1.1 200 OK\r\nX-Slow: ";
+            for (std::size_t i = 0; !stop && i < 1000; ++i) {
+                if (send(c, i < head.size() ? &head[i] : "a", 1, MSG_NOSIGNAL) != 1) break;
+                std::this_thread::sleep_for(100ms);
+            }
+            close(c);
+        }
+    });
+    WebhookSinkConfig config = FastConfig("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/events");
+    config.request_timeout = 1000ms;
+    config.request_deadline = 1500ms;
+    {
+        auto sink = MakeSink(config);
+        ASSERT_TRUE(sink->Publish(Numbered(1)).ok());
+        EXPECT_TRUE(Eventually([&] { return sink->stats().failed_attempts >= 1; }));
+        EXPECT_EQ(sink->stats().delivered, 0u);
+    }
+    stop = true;
+    drip.join();
+    close(listener);
 }
 
 TEST(WebhookSinkConfigTest, Validation) {

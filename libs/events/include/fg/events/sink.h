@@ -65,7 +65,8 @@ struct JsonLinesSinkConfig {
 Result<std::unique_ptr<Sink>> CreateJsonLinesSink(const JsonLinesSinkConfig& config);
 
 struct WebhookSinkConfig {
-    /// "http://host[:port]/path" ("https://" when cpp-httplib has OpenSSL, as Debian's does).
+    /// "http[s]://[user:password@]host[:port]/path" (https when cpp-httplib has OpenSSL, as
+    /// Debian's does). Credentials are sent as basic auth and never appear in logs or names.
     std::string url;
     /// Extra request headers, e.g. {"Authorization", "Bearer ..."}.
     std::vector<std::pair<std::string, std::string>> headers;
@@ -73,8 +74,13 @@ struct WebhookSinkConfig {
     /// waiting one is dropped and counted. Bounds memory while the server is down.
     std::size_t max_buffered = 1000;
     std::chrono::milliseconds connect_timeout{2000};
-    /// Read/write timeout of one request.
+    /// Read/write timeout of one request (each socket operation).
     std::chrono::milliseconds request_timeout{5000};
+    /// Overall deadline of one request, connection to last byte: a receiver that answers one
+    /// byte at a time cannot hold the sender. Aborted requests are retried like timeouts.
+    std::chrono::milliseconds request_deadline{15000};
+    /// Response bodies are read up to this size and discarded; a longer one aborts the request.
+    std::size_t max_response_bytes = 64 * 1024;
     /// Backoff after a failed attempt (connection error, timeout, 5xx or 429): initial, then
     /// multiplied by backoff_multiplier up to max_backoff; reset after a success.
     std::chrono::milliseconds initial_backoff{200};
