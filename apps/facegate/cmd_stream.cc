@@ -141,7 +141,17 @@ int RunConfigFile(const std::string& file, const std::string& draw_dir) {
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const pipeline::PipelineStats stats = (*p)->Stats();
-    std::cerr << StatsJson(stats, secs).dump() << "\n";
+    nlohmann::json summary = StatsJson(stats, secs);
+    if (root->sink) {
+        // Events lost by a sink (a webhook that stayed down, a full disk) are no silent loss.
+        const events::SinkStats ss = root->sink->stats();
+        summary["sink"] = {{"published", ss.published},
+                           {"delivered", ss.delivered},
+                           {"dropped", ss.dropped},
+                           {"failed_attempts", ss.failed_attempts}};
+        if (ss.dropped > 0) spdlog::warn("{} event(s) dropped by the sinks", ss.dropped);
+    }
+    std::cerr << summary.dump() << "\n";
     // A stream that gave up (a missing or unreadable file, a camera past max_attempts) is an
     // error even though the others ran: scripts must not take it for success.
     int code = kExitOk;
