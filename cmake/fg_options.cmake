@@ -11,3 +11,6 @@ if(FG_ENABLE_ASAN)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+# libFuzzer harnesses (fg_add_fuzzer, cmake/fg_fuzzing.cmake); needs clang: preset "fuzz".
+option(FG_BUILD_FUZZERS "Build the libFuzzer harnesses (clang only)" OFF)
