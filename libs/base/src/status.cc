@@ -18,6 +18,8 @@ std::string_view StatusCodeName(StatusCode code) {
         case StatusCode::kInternal: return "INTERNAL";
         case StatusCode::kDataLoss: return "DATA_LOSS";
         case StatusCode::kOutOfRange: return "OUT_OF_RANGE";
+        case StatusCode::kUnauthenticated: return "UNAUTHENTICATED";
+        case StatusCode::kPermissionDenied: return "PERMISSION_DENIED";
     }
     return "UNKNOWN";
 }
@@ -51,5 +53,7 @@ Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::m
 Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 Status OutOfRange(std::string m) { return {StatusCode::kOutOfRange, std::move(m)}; }
+Status Unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
+Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
 
 }  // namespace fg

@@ -32,6 +32,13 @@ TEST(Status, ErrorCarriesCodeAndContext) {
     EXPECT_EQ(s.ToString(), "NOT_FOUND: loading pack: model.onnx");
 }
 
+// The access-control codes (HTTP 401 and 403; issue 14).
+TEST(Status, AccessCodes) {
+    EXPECT_EQ(Unauthenticated("invalid API key").ToString(), "UNAUTHENTICATED: invalid API key");
+    EXPECT_EQ(PermissionDenied("needs enroll").code(), StatusCode::kPermissionDenied);
+    EXPECT_EQ(StatusCodeName(StatusCode::kPermissionDenied), "PERMISSION_DENIED");
+}
+
 TEST(Result, PropagatesThroughMacros) {
     int out = 0;
     EXPECT_TRUE(Chain(8, &out).ok());

@@ -25,6 +25,8 @@ enum class StatusCode {
     kInternal,
     kDataLoss,
     kOutOfRange,
+    kUnauthenticated,   ///< no valid credentials (HTTP 401)
+    kPermissionDenied,  ///< valid credentials without the right (HTTP 403)
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -65,6 +67,8 @@ Status Unimplemented(std::string message);
 Status Internal(std::string message);
 Status DataLoss(std::string message);
 Status OutOfRange(std::string message);
+Status Unauthenticated(std::string message);
+Status PermissionDenied(std::string message);
 
 /// A value or an error Status (std::expected is C++23).
 template <typename T>

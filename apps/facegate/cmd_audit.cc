@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+// facegate audit [--since --until --action --who --after --limit --json] and `audit verify`.
+#include "cmd_audit.h"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+namespace fg::cli {
+
+void AuditLocation::AddTo(CLI::App& cmd) {
+    cmd.add_option("--audit", file, "Audit log file (default: ~/.config/facegate/audit.db)");
+    cmd.add_option("--key-file", key_file,
+                   "Gallery key file; the audit key is derived from it (default: $FG_GALLERY_KEY, "
+                   "else ~/.config/facegate/gallery.key)");
+}
+
+std::filesystem::path DefaultAuditPath() { return DefaultGalleryKeyPath().parent_path() / "audit.db"; }
+
+Result<std::unique_ptr<audit::AuditLog>> OpenAudit(const AuditLocation& where) {
+    FG_ASSIGN_OR_RETURN(auto bytes, ResolveGalleryKeyBytes({.db = "", .key_file = where.key_file, .key_env = where.key_env}));
+    FG_ASSIGN_OR_RETURN(const audit::AuditKey key, audit::DeriveAuditKey(bytes));
+    std::fill(bytes.begin(), bytes.end(), 0);
+    const std::filesystem::path path = where.file.empty() ? DefaultAuditPath() : std::filesystem::path(where.file);
+    return audit::AuditLog::Open(path, key);
+}
+
+std::string CliActor() {
+    const passwd* pw = ::getpwuid(::geteuid());
+    if (pw != nullptr && pw->pw_name != nullptr && *pw->pw_name) return std::string("cli:") + pw->pw_name;
+    return "cli:uid" + std::to_string(::geteuid());
+}
+
+Status RecordCli(audit::AuditLog& log, const std::string& action, const std::string& target,
+                 const Status& outcome, nlohmann::json details) {
+    audit::Record r;
+    r.who = CliActor();
+    r.action = action;
+    r.target = target;
+    r.result = outcome.ok() ? "ok" : std::string(StatusCodeName(outcome.code()));
+    r.details = std::move(details);
+    auto written = log.Append(std::move(r));
+    return written.ok() ? Status::Ok() : written.status().WithContext("audit log " + log.path().string());
+}
+
+namespace {
+
+struct AuditArgs {
+    AuditLocation where;
+    std::string since, until, action, who;
+    std::int64_t after = 0;
+    int limit = 100;
+    bool json = false;
+};
+
+int RunQuery(const AuditArgs& a) {
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    audit::Query q{.action = a.action, .who = a.who, .after_seq = a.after, .limit = a.limit};
+    if (!a.since.empty()) {
+        auto t = audit::ParseTime(a.since, now);
+        if (!t.ok()) return Fail(t.status().WithContext("--since"));
+        q.since_ms = *t;
+    }
+    if (!a.until.empty()) {
+        auto t = audit::ParseTime(a.until, now);
+        if (!t.ok()) return Fail(t.status().WithContext("--until"));
+        q.until_ms = *t;
+    }
+    auto log = OpenAudit(a.where);
+    if (!log.ok()) return Fail(log.status());
+    auto page = (*log)->Find(q);
+    if (!page.ok()) return Fail(page.status());
+    if (a.json) {
+        nlohmann::json records = nlohmann::json::array();
+        for (const auto& r : page->records) records.push_back(audit::ToJson(r));
+        PrintJson({{"records", records},
+                   {"next_after", page->next_after ? nlohmann::json(*page->next_after) : nlohmann::json(nullptr)}});
+    } else {
+        for (const auto& r : page->records) {
+            std::cout << r.seq << "\t" << audit::FormatTime(r.time_ms) << "\t" << r.who
+                      << (r.who_name.empty() ? "" : " (" + r.who_name + ")") << "\t" << r.action << "\t"
+                      << (r.target.empty() ? "-" : r.target) << "\t" << r.result << "\t" << r.details.dump() << "\n";
+        }
+        if (page->next_after) std::cout << "(more: --after " << *page->next_after << ")\n";
+    }
+    return kExitOk;
+}
+
+int RunVerify(const AuditArgs& a) {
+    auto log = OpenAudit(a.where);
+    if (!log.ok()) return Fail(log.status());
+    auto v = (*log)->Verify();
+    if (!v.ok()) {
+        if (a.json) PrintJson({{"ok", false}, {"error", v.status().message()}});
+        return Fail(v.status());
+    }
+    if (a.json) {
+        PrintJson({{"ok", true}, {"records", v->records}, {"last_seq", v->last_seq}});
+    } else {
+        std::cout << "audit log intact: " << v->records << " record(s)\n";
+    }
+    return kExitOk;
+}
+
+}  // namespace
+
+void RegisterAuditCommands(CLI::App& app, Action& action) {
+    auto a = std::make_shared<AuditArgs>();
+    CLI::App* cmd = app.add_subcommand("audit", "Who did what, when: query the audit log, or verify its chain");
+    cmd->require_subcommand(0, 1);
+    auto common = [a](CLI::App* c) {
+        a->where.AddTo(*c);
+        c->add_flag("--json", a->json, "JSON output");
+    };
+    common(cmd);
+    cmd->add_option("--since", a->since, "From this time: RFC 3339, unix seconds, or 15m/2h/7d ago");
+    cmd->add_option("--until", a->until, "Before this time (same forms)");
+    cmd->add_option("--action", a->action, "Only this action (identify, enroll, key_create, ...)");
+    cmd->add_option("--who", a->who, "Only this actor (a key id or cli:<user>)");
+    cmd->add_option("--after", a->after, "Cursor: records after this seq (from next_after)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--limit", a->limit, "Records per page (1..1000)")->check(CLI::Range(1, 1000))->capture_default_str();
+    CLI::App* verify = cmd->add_subcommand("verify", "Check the HMAC chain: exit 1 naming the first bad record");
+    common(verify);
+    verify->callback([a, &action] { action = [a] { return RunVerify(*a); }; });
+    cmd->callback([a, cmd, &action] {
+        if (cmd->got_subcommand("verify")) return;
+        action = [a] { return RunQuery(*a); };
+    });
+}
+
+}  // namespace fg::cli

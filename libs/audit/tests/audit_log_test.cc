@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "fg/audit/audit_log.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "fg/testing/testing.h"
+
+namespace fg::audit {
+namespace {
+
+AuditKey TestKey(std::uint8_t fill = 7) {
+    AuditKey k{};
+    k.fill(fill);
+    return k;
+}
+
+std::unique_ptr<AuditLog> OpenOrDie(const std::filesystem::path& p, const AuditKey& key = TestKey()) {
+    auto log = AuditLog::Open(p, key);
+    EXPECT_TRUE(log.ok()) << log.status().ToString();
+    return log.ok() ? std::move(*log) : nullptr;
+}
+
+Record Rec(std::string action, std::string target = "alice") {
+    Record r;
+    r.who = "a1b2c3d4e5f6";
+    r.who_name = "door-1";
+    r.action = std::move(action);
+    r.target = std::move(target);
+    r.details = {{"faces", 2}, {"decision", "known"}};
+    return r;
+}
+
+/// Runs SQL on the file behind the log's back, as an attacker with file access would; the
+/// append-only triggers are dropped first (they only stop accidents).
+void Tamper(const std::filesystem::path& p, const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(p.c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    const std::string all = "DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete;" + sql;
+    EXPECT_EQ(sqlite3_exec(db, all.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+}
+
+class AuditTamper : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        auto log = OpenOrDie(path_);
+        ASSERT_TRUE(log);
+        for (int i = 0; i < 6; ++i) ASSERT_TRUE(log->Append(Rec(i % 2 ? "identify" : "enroll", "s" + std::to_string(i))).ok());
+        auto v = log->Verify();
+        ASSERT_TRUE(v.ok()) << v.status().ToString();
+        EXPECT_EQ(v->records, 6);
+    }
+    Status VerifyAfter(const std::string& sql) {
+        Tamper(path_, sql);
+        auto log = OpenOrDie(path_);
+        if (!log) return Internal("cannot open");
+        return log->Verify().status();
+    }
+    testing::TmpDir tmp_;
+    std::filesystem::path path_ = tmp_ / "audit.db";
+};
+
+TEST_F(AuditTamper, ChangedRowIsDetected) {
+    Status s = VerifyAfter("UPDATE audit SET target = 'mallory' WHERE seq = 3");
+    EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+    EXPECT_NE(s.message().find("seq 3 "), std::string::npos) << s.ToString();
+}
+
+TEST_F(AuditTamper, ChangedResultOrDetailsIsDetected) {
+    Status s = VerifyAfter("UPDATE audit SET details = '{\"faces\":1}' WHERE seq = 5");
+    EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+    EXPECT_NE(s.message().find("seq 5 "), std::string::npos) << s.ToString();
+}
+
+TEST_F(AuditTamper, DeletedRowIsDetected) {
+    Status s = VerifyAfter("DELETE FROM audit WHERE seq = 4");
+    EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+    EXPECT_NE(s.message().find("seq 4 is missing"), std::string::npos) << s.ToString();
+}
+
+TEST_F(AuditTamper, SwappedRowsAreDetected) {
+    // Swap everything but seq between rows 2 and 3 (MACs travel with their rows).
+    Status s = VerifyAfter(
+        "UPDATE audit SET seq = -2 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = 3;"
+        "UPDATE audit SET seq = 3 WHERE seq = -2;");
+    EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+    EXPECT_NE(s.message().find("seq 2 "), std::string::npos) << s.ToString();
+}
+
+TEST_F(AuditTamper, CutTailIsDetected) {
+    Status s = VerifyAfter("DELETE FROM audit WHERE seq >= 5");
+    EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+    EXPECT_NE(s.message().find("cut after seq 4"), std::string::npos) << s.ToString();
+}
+
+TEST_F(AuditTamper, ForgedRecordWithoutTheKeyIsDetected) {
+    Status s = VerifyAfter(
+        "INSERT INTO audit SELECT 7, time_ms, who, who_name, action, target, result, details, mac FROM audit WHERE seq = 6");
+    EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+    EXPECT_NE(s.message().find("seq 7 "), std::string::npos) << s.ToString();
+}
+
+TEST_F(AuditTamper, AccidentalUpdatesAreRefused) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    EXPECT_NE(sqlite3_exec(db, "UPDATE audit SET result = 'ok'", nullptr, nullptr, nullptr), SQLITE_OK);
+    EXPECT_NE(sqlite3_exec(db, "DELETE FROM audit", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+TEST(AuditLog, AnotherProgramsDatabaseIsRefused) {
+    testing::TmpDir tmp;
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((tmp / "gallery.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE faces (id INTEGER)", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+    auto log = AuditLog::Open(tmp / "gallery.db", TestKey());
+    EXPECT_EQ(log.status().code(), StatusCode::kFailedPrecondition) << log.status().ToString();
+}
+
+TEST(AuditLog, WrongKeyIsRefusedAtOpen) {
+    testing::TmpDir tmp;
+    { ASSERT_TRUE(OpenOrDie(tmp / "a.db")); }
+    auto other = AuditLog::Open(tmp / "a.db", TestKey(8));
+    EXPECT_EQ(other.status().code(), StatusCode::kFailedPrecondition) << other.status().ToString();
+}
+
+TEST(AuditLog, AppendQueryAndPage) {
+    testing::TmpDir tmp;
+    auto log = OpenOrDie(tmp / "a.db");
+    ASSERT_TRUE(log);
+    auto empty = log->Verify();
+    ASSERT_TRUE(empty.ok());
+    EXPECT_EQ(empty->records, 0);
+    for (int i = 0; i < 25; ++i) {
+        Record r = Rec(i % 5 == 0 ? "key_create" : "identify");
+        if (i % 2) r.who = "cli:bob";
+        auto w = log->Append(r);
+        ASSERT_TRUE(w.ok()) << w.status().ToString();
+        EXPECT_EQ(w->seq, i + 1);
+        EXPECT_GT(w->time_ms, 1700000000000);
+    }
+    auto page = log->Find({.limit = 10});
+    ASSERT_TRUE(page.ok());
+    ASSERT_EQ(page->records.size(), 10u);
+    EXPECT_EQ(page->records.front().seq, 1);
+    ASSERT_TRUE(page->next_after);
+    std::int64_t total = 10, after = *page->next_after;
+    while (true) {
+        auto next = log->Find({.after_seq = after, .limit = 10});
+        ASSERT_TRUE(next.ok());
+        total += std::int64_t(next->records.size());
+        if (!next->next_after) break;
+        after = *next->next_after;
+    }
+    EXPECT_EQ(total, 25);
+    auto keys = log->Find({.action = "key_create", .limit = 100});
+    ASSERT_TRUE(keys.ok());
+    EXPECT_EQ(keys->records.size(), 5u);
+    EXPECT_FALSE(keys->next_after);
+    auto bob = log->Find({.who = "cli:bob", .limit = 100});
+    ASSERT_TRUE(bob.ok());
+    EXPECT_EQ(bob->records.size(), 12u);
+    EXPECT_EQ(bob->records[0].details["decision"], "known");
+    const std::int64_t t = page->records[0].time_ms;
+    auto none = log->Find({.until_ms = t, .limit = 100});
+    ASSERT_TRUE(none.ok());
+    EXPECT_TRUE(none->records.empty());
+    auto all = log->Find({.since_ms = t, .limit = 1000});
+    ASSERT_TRUE(all.ok());
+    EXPECT_EQ(all->records.size(), 25u);
+    EXPECT_FALSE(log->Find({.limit = 0}).ok());
+    EXPECT_FALSE(log->Find({.limit = 1001}).ok());
+    EXPECT_TRUE(log->Verify().ok());
+}
+
+TEST(AuditLog, RefusesBiometricLookingDetailsAndBadFields) {
+    testing::TmpDir tmp;
+    auto log = OpenOrDie(tmp / "a.db");
+    ASSERT_TRUE(log);
+    Record emb = Rec("identify");
+    emb.details = {{"embedding", std::vector<float>(512, 0.1f)}};
+    EXPECT_EQ(log->Append(emb).status().code(), StatusCode::kInvalidArgument);
+    Record big = Rec("identify");
+    big.details = {{"image", std::string(4000, 'A')}};
+    EXPECT_EQ(log->Append(big).status().code(), StatusCode::kInvalidArgument);
+    Record deep = Rec("identify");
+    deep.details = {{"a", {{"b", {{"c", {{"d", 1}}}}}}}};
+    EXPECT_EQ(log->Append(deep).status().code(), StatusCode::kInvalidArgument);
+    Record notobj = Rec("identify");
+    notobj.details = 5;
+    EXPECT_FALSE(log->Append(notobj).ok());
+    EXPECT_FALSE(log->Append(Rec("Bad Action")).ok());
+    EXPECT_FALSE(log->Append(Rec("")).ok());
+    Record nowho = Rec("identify");
+    nowho.who.clear();
+    EXPECT_FALSE(log->Append(nowho).ok());
+    Record ctl = Rec("identify", "a\nb");
+    EXPECT_FALSE(log->Append(ctl).ok());
+    // Small facts are fine: a few candidate ids, a decision, counts.
+    Record fine = Rec("identify");
+    fine.details = {{"faces", {{{"subject", "alice"}, {"decision", "known"}}}}, {"top_k", 3}};
+    EXPECT_TRUE(log->Append(fine).ok());
+    auto v = log->Verify();
+    ASSERT_TRUE(v.ok());
+    EXPECT_EQ(v->records, 1);
+}
+
+TEST(AuditLog, FileIsPrivateWhateverTheUmask) {
+    testing::TmpDir tmp;
+    const mode_t old = ::umask(0);
+    {
+        auto log = OpenOrDie(tmp / "a.db");
+        ASSERT_TRUE(log);
+        ASSERT_TRUE(log->Append(Rec("enroll")).ok());
+        for (const char* f : {"a.db", "a.db-wal", "a.db-shm"}) {
+            struct stat st {};
+            ASSERT_EQ(::stat((tmp / f).c_str(), &st), 0) << f;
+            EXPECT_EQ(st.st_mode & 0777, 0600u) << f;
+        }
+    }
+    ::umask(old);
+}
+
+// Threads of one process and two handles on one file (two processes) append at once: one
+// unbroken chain, no seq twice.
+TEST(AuditLog, ConcurrentAppendsFormOneChain) {
+    testing::TmpDir tmp;
+    auto a = OpenOrDie(tmp / "a.db");
+    auto b = OpenOrDie(tmp / "a.db");
+    ASSERT_TRUE(a && b);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            AuditLog& log = t % 2 ? *a : *b;
+            for (int i = 0; i < 25; ++i) EXPECT_TRUE(log.Append(Rec("verify")).ok());
+        });
+    }
+    for (auto& th : threads) th.join();
+    auto v = a->Verify();
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_EQ(v->records, 100);
+    EXPECT_EQ(v->last_seq, 100);
+}
+
+TEST(AuditKeyDerivation, Hkdf) {
+    std::vector<std::uint8_t> g(32, 0x0b);
+    auto k1 = DeriveAuditKey(g);
+    ASSERT_TRUE(k1.ok());
+    auto k2 = DeriveAuditKey(g);
+    EXPECT_EQ(*k1, *k2);  // deterministic: CLI and service derive the same key
+    g[0] ^= 1;
+    EXPECT_NE(*DeriveAuditKey(g), *k1);
+    EXPECT_NE(std::vector<std::uint8_t>(k1->begin(), k1->end()), std::vector<std::uint8_t>(32, 0x0b));
+    EXPECT_FALSE(DeriveAuditKey(std::vector<std::uint8_t>(16, 1)).ok());
+}
+
+TEST(AuditTime, ParseAndFormat) {
+    const std::int64_t now = 1'800'000'000'000;
+    EXPECT_EQ(*ParseTime("2026-12-05T10:00:00Z", now), 1796464800000);
+    EXPECT_EQ(*ParseTime("2026-12-05T12:00:00+02:00", now), 1796464800000);
+    EXPECT_EQ(*ParseTime("2026-12-05T10:00:00.250Z", now), 1796464800250);
+    EXPECT_EQ(*ParseTime("2026-12-05", now), 1796428800000);
+    EXPECT_EQ(*ParseTime("1796464800", now), 1796464800000);
+    EXPECT_EQ(*ParseTime("15m", now), now - 15 * 60000);
+    EXPECT_EQ(*ParseTime("2d", now), now - 2 * 86400000);
+    for (const char* bad : {"", "yesterday", "2026-13-01", "2026-12-05T10:00", "2026-12-05T10:00:00",
+                            "2026-12-05T10:00:00Zjunk", "5y", "99999999999999999999"}) {
+        EXPECT_FALSE(ParseTime(bad, now).ok()) << bad;
+    }
+    EXPECT_EQ(FormatTime(1796464800250), "2026-12-05T10:00:00.250Z");
+}
+
+}  // namespace
+}  // namespace fg::audit
