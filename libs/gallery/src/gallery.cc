@@ -94,6 +94,10 @@ Result<std::unique_ptr<Gallery>> Gallery::Open(const GalleryOptions& options) {
     if (impl->options.snapshot_path.empty() && impl->store->kind() == "sqlite") {
         impl->options.snapshot_path = options.location + ".index";
     }
+    // The log position is read before the state it describes: a change committed in between is
+    // then both loaded and later re-applied, which is harmless (applying is by face id and
+    // idempotent), whereas the other order could miss it.
+    FG_ASSIGN_OR_RETURN(impl->applied_seq, impl->store->LastChange());
     FG_RETURN_IF_ERROR(impl->LoadSettings());
     FG_RETURN_IF_ERROR(impl->LoadIndex());
     return std::unique_ptr<Gallery>(new Gallery(std::move(impl)));
@@ -101,7 +105,7 @@ Result<std::unique_ptr<Gallery>> Gallery::Open(const GalleryOptions& options) {
 
 Gallery::Gallery(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Gallery::~Gallery() = default;
+Gallery::~Gallery() { StopFollowing(); }
 
 Status Gallery::Impl::LoadSettings() {
     FG_ASSIGN_OR_RETURN(auto s, store->GetSetting("identify"));
@@ -257,6 +261,12 @@ Result<EnrollResult> Gallery::Enroll(const std::string& subject_id, const Enroll
 
 Result<EnrollResult> Gallery::EnrollBulk(std::span<const BulkFace> faces,
                                          const EnrollOptions& options) {
+    return EnrollBulkAs(faces, options, "enroll");
+}
+
+Result<EnrollResult> Gallery::EnrollBulkAs(std::span<const BulkFace> faces,
+                                           const EnrollOptions& options,
+                                           const std::string& change_kind) {
     Impl& m = *impl_;
     if (options.model_id.empty())
         return InvalidArgument("enrollment needs the embedder's model id");
@@ -363,7 +373,7 @@ Result<EnrollResult> Gallery::EnrollBulk(std::span<const BulkFace> faces,
                 metadata});
         }
     }
-    FG_ASSIGN_OR_RETURN(result.face_ids, m.store->AddBulk(create, records));
+    FG_ASSIGN_OR_RETURN(result.face_ids, m.store->AddBulk(create, records, change_kind));
     // The store is the source of truth and has committed; the index follows.
     std::unique_lock lock(m.mu);
     std::uint32_t sid = 0;

@@ -106,13 +106,17 @@ Result<std::int64_t> Gallery::Import(const nlohmann::json& doc, bool skip_existi
                 FG_RETURN_IF_ERROR(CreateSubject({id, name, meta}));
                 continue;
             }
-            auto r = Enroll(id,
-                            {.model_id = model,
-                             .create_subject = true,
-                             .display_name = name,
-                             .metadata = meta,
-                             .force = true},
-                            faces);
+            std::vector<BulkFace> bulk;
+            bulk.reserve(faces.size());
+            for (NewFace& f : faces) bulk.push_back({id, std::move(f), name});
+            // Recorded as "import" in the change log.
+            auto r = EnrollBulkAs(bulk,
+                                  {.model_id = model,
+                                   .create_subject = true,
+                                   .display_name = name,
+                                   .metadata = meta,
+                                   .force = true},
+                                  "import");
             if (!r.ok()) return r.status().WithContext("subject " + id);
             imported += std::int64_t(r->face_ids.size());
         }

@@ -4,15 +4,20 @@
 //   gallery_admin.cc     subject edits, remove face, re-embed, key rotation
 //   gallery_export.cc    the documented export and its import
 //   gallery_snapshot.cc  index load from a sealed snapshot or rebuild from the store, save
+//   gallery_follow.cc    the change log: Refresh and the follower thread
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <span>
 #include <string>
+#include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "fg/gallery/gallery.h"
@@ -24,7 +29,8 @@ namespace fg::gallery {
 /// `write_mu` serialises mutations, which commit to the store first and then update the
 /// in-memory state under `mu` (holding `write_mu` they may read it without `mu`: only
 /// mutations change it). `options` and `store` are set once by Open (the store serialises its
-/// own calls).
+/// own calls). `applied_seq` and `own_seqs` (the change log position) are guarded by
+/// `write_mu`; `follow_stop` and `follower` by `follow_mu`.
 struct Gallery::Impl {
     GalleryOptions options;
     std::unique_ptr<Store> store;
@@ -41,6 +47,22 @@ struct Gallery::Impl {
     std::unordered_map<std::string, std::uint32_t> subject_index;
     mutable std::shared_mutex mu;
     std::mutex write_mu;
+    // Change log position: every change up to applied_seq is reflected in memory; own_seqs are
+    // this gallery's committed changes not yet passed by Refresh (already in memory).
+    std::int64_t applied_seq = 0;
+    std::unordered_set<std::int64_t> own_seqs;
+    std::mutex follow_mu;
+    std::condition_variable follow_cv;
+    bool follow_stop = false;
+    std::thread follower;
+
+    // gallery_follow.cc (write_mu held by the caller for Refresh and ApplyChange)
+    Result<int> Refresh();
+    Status ApplyChange(const Change& c);
+    Status ApplyAdded(const std::vector<std::int64_t>& face_ids);
+    Status ApplyRemoved(const std::vector<std::int64_t>& face_ids);
+    Status ApplySettings(bool reembedded);
+    void FollowLoop(std::chrono::milliseconds interval);
 
     // gallery.cc
     Status LoadSettings();

@@ -2,13 +2,20 @@
 // PostgreSQL store through libpq, for several nodes sharing one gallery. Same schema and
 // semantics as the SQLite store; every mutation is one transaction; migrations run on open
 // under an advisory lock so nodes starting together do not race.
+// Over 600 lines on purpose: one class holding every SQL statement of this back end (with its
+// change log), which reads best in one place next to the schema.
 #include <libpq-fe.h>
 
+#include <poll.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <utility>
 
+#include "change_log.h"
 #include "fg/gallery/store.h"
 
 namespace fg::gallery {
@@ -41,7 +48,19 @@ const char* const kMigrations[] = {
     )sql",
     // 2: opt-in sealed aligned crops, for re-embedding with another model.
     "ALTER TABLE faces ADD COLUMN crop BYTEA;",
+    // 3: the change log every node tails (docs/gallery.md, "Change log").
+    R"sql(
+    CREATE TABLE changes (
+        seq BIGSERIAL PRIMARY KEY,
+        time BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        subject_id TEXT NOT NULL DEFAULT '',
+        into_subject TEXT NOT NULL DEFAULT '',
+        face_ids TEXT NOT NULL DEFAULT ''
+    );
+    )sql",
 };
+constexpr const char* kChannel = "fg_gallery_changes";
 constexpr int kSchemaVersion = int(std::size(kMigrations));
 constexpr std::int64_t kMigrationLock = 0x4647'4741'4c4cLL;  // "FGGALL"
 
@@ -103,6 +122,7 @@ class PostgresStore final : public Store {
     explicit PostgresStore(std::string conninfo) : conninfo_(std::move(conninfo)) {}
     ~PostgresStore() override {
         if (conn_) PQfinish(conn_);
+        if (listen_) PQfinish(listen_);
     }
 
     Status Open() {
@@ -143,6 +163,88 @@ class PostgresStore final : public Store {
         return QueryInt("SELECT value FROM meta WHERE key = 'generation'", Params());
     }
 
+    Result<std::int64_t> LastChange() override {
+        std::lock_guard lock(mu_);
+        return QueryInt("SELECT coalesce(max(seq), 0) FROM changes", Params());
+    }
+
+    Result<std::vector<Change>> ChangesSince(std::int64_t after, int limit) override {
+        std::lock_guard lock(mu_);
+        FG_RETURN_IF_ERROR(Ready());
+        FG_ASSIGN_OR_RETURN(Res r, Run("SELECT seq, time, kind, subject_id, into_subject, face_ids"
+                                       " FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+                                       Params().Int(after).Int(limit)));
+        std::vector<Change> out;
+        for (int i = 0; i < PQntuples(r.get()); ++i) {
+            out.push_back(Change{std::atoll(PQgetvalue(r.get(), i, 0)),
+                                 std::atoll(PQgetvalue(r.get(), i, 1)), PQgetvalue(r.get(), i, 2),
+                                 PQgetvalue(r.get(), i, 3), PQgetvalue(r.get(), i, 4),
+                                 internal::SplitIds(PQgetvalue(r.get(), i, 5))});
+        }
+        return out;
+    }
+
+    std::vector<std::int64_t> TakeOwnChanges() override {
+        std::lock_guard lock(mu_);
+        return std::exchange(own_changes_, {});
+    }
+
+    bool notifies() const override { return true; }
+
+    // A second connection that only LISTENs, so waiting never holds the store's lock.
+    Result<bool> WaitForChange(std::chrono::milliseconds timeout) override {
+        std::lock_guard lock(listen_mu_);
+        if (!listen_ || PQstatus(listen_) != CONNECTION_OK) {
+            if (listen_) PQfinish(listen_);
+            listen_ = PQconnectdb(conninfo_.c_str());
+            if (PQstatus(listen_) != CONNECTION_OK) {
+                PQfinish(listen_);
+                listen_ = nullptr;
+                return Unavailable("cannot connect to PostgreSQL to LISTEN");
+            }
+            Res r(PQexec(listen_, (std::string("LISTEN ") + kChannel).c_str()));
+            if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) return Error("listen", r.get());
+        }
+        bool got = false;
+        auto drain = [&] {
+            while (PGnotify* n = PQnotifies(listen_)) {
+                got = true;
+                PQfreemem(n);
+            }
+        };
+        if (!PQconsumeInput(listen_)) return Unavailable("PostgreSQL LISTEN connection lost");
+        drain();
+        if (got) return true;
+        pollfd p{PQsocket(listen_), POLLIN, 0};
+        if (::poll(&p, 1, int(timeout.count())) > 0) {
+            if (!PQconsumeInput(listen_)) return Unavailable("PostgreSQL LISTEN connection lost");
+            drain();
+        }
+        return got;
+    }
+
+    Result<std::vector<TemplateRecord>> GetTemplatesByIds(
+        const std::vector<std::int64_t>& face_ids) override {
+        std::lock_guard lock(mu_);
+        FG_RETURN_IF_ERROR(Ready());
+        std::vector<TemplateRecord> out;
+        constexpr size_t kChunk = 10000;
+        for (size_t at = 0; at < face_ids.size(); at += kChunk) {
+            const std::vector<std::int64_t> part(
+                face_ids.begin() + std::ptrdiff_t(at),
+                face_ids.begin() + std::ptrdiff_t(std::min(face_ids.size(), at + kChunk)));
+            FG_ASSIGN_OR_RETURN(
+                Res r, Run(std::string(kTemplateSelectNoCrop) +
+                               " WHERE id = ANY($1::bigint[]) ORDER BY id",
+                           Params().Text("{" + internal::JoinIds(part) + "}"), true));
+            for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(ReadTemplate(r.get(), i));
+        }
+        std::sort(out.begin(), out.end(), [](const TemplateRecord& a, const TemplateRecord& b) {
+            return a.face_id < b.face_id;
+        });
+        return out;
+    }
+
     Status CreateSubject(const Subject& s) override {
         std::lock_guard lock(mu_);
         return Tx([&] { return InsertSubject(s); });
@@ -159,12 +261,12 @@ class PostgresStore final : public Store {
 
     Status RenameSubject(const std::string& id, const std::string& name) override {
         std::lock_guard lock(mu_);
-        return Tx([&] { return UpdateOne("display_name", name, id); });
+        return Tx([&] { return UpdateOne("display_name", name, id, "rename"); });
     }
 
     Status UpdateMetadata(const std::string& id, const std::string& metadata) override {
         std::lock_guard lock(mu_);
-        return Tx([&] { return UpdateOne("metadata", metadata, id); });
+        return Tx([&] { return UpdateOne("metadata", metadata, id, "metadata"); });
     }
 
     Status MergeSubjects(const std::string& from, const std::string& into) override {
@@ -172,15 +274,19 @@ class PostgresStore final : public Store {
         return Tx([&]() -> Status {
             FG_RETURN_IF_ERROR(RequireSubject(from));
             FG_RETURN_IF_ERROR(RequireSubject(into));
-            FG_RETURN_IF_ERROR(Run("UPDATE faces SET subject_id = $1 WHERE subject_id = $2",
-                                   Params().Text(into).Text(from))
-                                   .status());
+            FG_ASSIGN_OR_RETURN(
+                Res moved, Run("UPDATE faces SET subject_id = $1 WHERE subject_id = $2 RETURNING id",
+                               Params().Text(into).Text(from)));
+            std::vector<std::int64_t> ids;
+            for (int i = 0; i < PQntuples(moved.get()); ++i)
+                ids.push_back(std::atoll(PQgetvalue(moved.get(), i, 0)));
+            std::sort(ids.begin(), ids.end());
             FG_RETURN_IF_ERROR(
                 Run("DELETE FROM subjects WHERE id = $1", Params().Text(from)).status());
             FG_RETURN_IF_ERROR(Run("UPDATE subjects SET updated_at = $1 WHERE id = $2",
                                    Params().Int(NowSeconds()).Text(into))
                                    .status());
-            return Bump();
+            return Bump(internal::Note("merge", from, std::move(ids), into));
         });
     }
 
@@ -195,10 +301,10 @@ class PostgresStore final : public Store {
                 ids.push_back(std::atoll(PQgetvalue(r.get(), i, 0)));
             FG_RETURN_IF_ERROR(
                 Run("DELETE FROM subjects WHERE id = $1", Params().Text(id)).status());
-            return Bump();
+            std::sort(ids.begin(), ids.end());
+            return Bump(internal::Note("delete_subject", id, ids));
         });
         if (!s.ok()) return s;
-        std::sort(ids.begin(), ids.end());
         return ids;
     }
 
@@ -222,7 +328,8 @@ class PostgresStore final : public Store {
     }
 
     Result<std::vector<std::int64_t>> AddBulk(const std::vector<Subject>& create,
-                                              std::vector<TemplateRecord>& records) override {
+                                              std::vector<TemplateRecord>& records,
+                                              const std::string& change_kind) override {
         std::lock_guard lock(mu_);
         std::vector<std::int64_t> ids;
         ids.reserve(records.size());
@@ -250,7 +357,7 @@ class PostgresStore final : public Store {
                 }
                 FG_RETURN_IF_ERROR(Run(sql + " ON CONFLICT (id) DO NOTHING", p).status());
             }
-            if (records.empty()) return Bump();
+            if (records.empty()) return Bump(internal::Note(change_kind));
             FG_ASSIGN_OR_RETURN(Res seq,
                                 Run("SELECT nextval(pg_get_serial_sequence('faces', 'id')) "
                                     "FROM generate_series(1, $1)",
@@ -291,7 +398,7 @@ class PostgresStore final : public Store {
                     return res.status();
                 }
             }
-            return Bump();
+            return Bump(internal::Note(change_kind, internal::CommonSubject(records), ids));
         });
         if (!s.ok()) {
             for (TemplateRecord& r : records) r.face_id = 0;
@@ -308,7 +415,7 @@ class PostgresStore final : public Store {
                                            Params().Int(face_id)));
             if (PQntuples(r.get()) == 0) return NotFound("no face " + std::to_string(face_id));
             subject = PQgetvalue(r.get(), 0, 0);
-            return Bump();
+            return Bump(internal::Note("remove_face", subject, {face_id}));
         });
         if (!s.ok()) return s;
         return subject;
@@ -375,7 +482,7 @@ class PostgresStore final : public Store {
                         Params().Bytes(r.sealed).Text(r.key_id).BytesOrNull(r.crop).Int(r.face_id))
                         .status());
             }
-            return Bump();
+            return Bump(internal::Note("rotate_key"));
         });
     }
 
@@ -404,7 +511,7 @@ class PostgresStore final : public Store {
                         Params().Text(k).Text(v))
                         .status());
             }
-            return Bump();
+            return Bump(internal::Note("reembed"));
         });
     }
 
@@ -425,7 +532,7 @@ class PostgresStore final : public Store {
                     "SET value = EXCLUDED.value",
                     Params().Text(key).Text(value))
                     .status());
-            return Bump();
+            return Bump(internal::Note("settings"));
         });
     }
 
@@ -502,18 +609,39 @@ class PostgresStore final : public Store {
         FG_RETURN_IF_ERROR(Ready());
         Res b(PQexec(conn_, "BEGIN"));
         if (PQresultStatus(b.get()) != PGRES_COMMAND_OK) return Error("begin", b.get());
+        pending_change_ = 0;
         Status s = fn();
         if (s.ok()) {
             Res c(PQexec(conn_, "COMMIT"));
             if (PQresultStatus(c.get()) != PGRES_COMMAND_OK) return Error("commit", c.get());
+            if (pending_change_ > 0) own_changes_.push_back(pending_change_);
             return Status::Ok();
         }
         Res rb(PQexec(conn_, "ROLLBACK"));
         return s;
     }
 
-    Status Bump() {
-        return Run("UPDATE meta SET value = value + 1 WHERE key = 'generation'", Params()).status();
+    /// Every mutation ends here, inside its transaction. The exclusive table lock makes
+    /// writers take their seq and commit one at a time, so seq order is commit order and a
+    /// follower reading "seq > last seen" can never skip a change that commits late (plain
+    /// sequences hand out numbers before commit, in any order). Readers are not blocked.
+    /// NOTIFY is delivered at commit, and only if the transaction commits.
+    Status Bump(const Change& c) {
+        FG_RETURN_IF_ERROR(
+            Run("UPDATE meta SET value = value + 1 WHERE key = 'generation'", Params()).status());
+        FG_RETURN_IF_ERROR(
+            Run("LOCK TABLE changes IN SHARE ROW EXCLUSIVE MODE", Params()).status());
+        FG_ASSIGN_OR_RETURN(
+            Res r, Run("INSERT INTO changes(time, kind, subject_id, into_subject, face_ids)"
+                       " VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+                       Params()
+                           .Int(NowSeconds())
+                           .Text(c.kind)
+                           .Text(c.subject_id)
+                           .Text(c.into)
+                           .Text(internal::JoinIds(c.face_ids))));
+        pending_change_ = std::atoll(PQgetvalue(r.get(), 0, 0));
+        return Run(std::string("NOTIFY ") + kChannel, Params()).status();
     }
 
     Status RequireSubject(const std::string& id) {
@@ -538,15 +666,16 @@ class PostgresStore final : public Store {
             }
             return r.status();
         }
-        return Bump();
+        return Bump(internal::Note("enroll", s.id));
     }
 
-    Status UpdateOne(const char* column, const std::string& value, const std::string& id) {
+    Status UpdateOne(const char* column, const std::string& value, const std::string& id,
+                     const char* kind) {
         FG_ASSIGN_OR_RETURN(Res r, Run("UPDATE subjects SET " + std::string(column) +
                                            " = $1, updated_at = $2 WHERE id = $3",
                                        Params().Text(value).Int(NowSeconds()).Text(id)));
         if (std::string(PQcmdTuples(r.get())) == "0") return NotFound("no subject '" + id + "'");
-        return Bump();
+        return Bump(internal::Note(kind, id));
     }
 
     static Subject ReadSubject(const PGresult* r, int i) {
@@ -594,6 +723,10 @@ class PostgresStore final : public Store {
     std::string conninfo_;
     PGconn* conn_ = nullptr;
     std::recursive_mutex mu_;
+    std::int64_t pending_change_ = 0;         // seq written by the open transaction
+    std::vector<std::int64_t> own_changes_;  // committed by this object, not yet taken
+    std::mutex listen_mu_;                    // guards listen_ (WaitForChange)
+    PGconn* listen_ = nullptr;
 };
 
 }  // namespace

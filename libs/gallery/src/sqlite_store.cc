@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // SQLite store: one file, WAL journal, synchronous=FULL so that an acknowledged transaction
 // survives kill -9 and power loss; schema migrations tracked in PRAGMA user_version.
+// Over 600 lines on purpose: one class holding every SQL statement of this back end (with its
+// change log), which reads best in one place next to the schema.
 #include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/statvfs.h>
@@ -11,7 +13,9 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <utility>
 
+#include "change_log.h"
 #include "fg/gallery/store.h"
 
 namespace fg::gallery {
@@ -52,6 +56,18 @@ const char* const kMigrations[] = {
     )sql",
     // 2: opt-in sealed aligned crops, for re-embedding with another model.
     "ALTER TABLE faces ADD COLUMN crop BLOB;",
+    // 3: the change log every process tails (docs/gallery.md, "Change log"). AUTOINCREMENT so
+    // a seq is never reused, even after the newest row is gone.
+    R"sql(
+    CREATE TABLE changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        time INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        subject_id TEXT NOT NULL DEFAULT '',
+        into_subject TEXT NOT NULL DEFAULT '',
+        face_ids TEXT NOT NULL DEFAULT ''
+    );
+    )sql",
 };
 constexpr int kSchemaVersion = int(std::size(kMigrations));
 constexpr std::uintmax_t kQuickCheckMaxBytes = 256ull << 20;
@@ -144,6 +160,73 @@ class SqliteStore final : public Store {
         return QueryInt("SELECT value FROM meta WHERE key='generation'");
     }
 
+    Result<std::int64_t> LastChange() override {
+        std::lock_guard lock(mu_);
+        return QueryInt("SELECT coalesce(max(seq), 0) FROM changes");
+    }
+
+    Result<std::vector<Change>> ChangesSince(std::int64_t after, int limit) override {
+        std::lock_guard lock(mu_);
+        Status st;
+        Stmt q(db_,
+               "SELECT seq, time, kind, subject_id, into_subject, face_ids FROM changes"
+               " WHERE seq > ? ORDER BY seq LIMIT ?",
+               st);
+        FG_RETURN_IF_ERROR(st);
+        q.Bind(1, after);
+        q.Bind(2, std::int64_t(limit));
+        std::vector<Change> out;
+        int rc;
+        while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
+            out.push_back(Change{q.Int(0), q.Int(1), q.Text(2), q.Text(3), q.Text(4),
+                                 internal::SplitIds(q.Text(5))});
+        }
+        if (rc != SQLITE_DONE) return Error("read changes");
+        return out;
+    }
+
+    std::vector<std::int64_t> TakeOwnChanges() override {
+        std::lock_guard lock(mu_);
+        return std::exchange(own_changes_, {});
+    }
+
+    Result<std::vector<TemplateRecord>> GetTemplatesByIds(
+        const std::vector<std::int64_t>& face_ids) override {
+        std::lock_guard lock(mu_);
+        std::vector<std::int64_t> ids = face_ids;
+        std::sort(ids.begin(), ids.end());
+        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+        Status st;
+        Stmt q(db_,
+               "SELECT id, subject_id, model_id, dim, key_id, sealed, quality, source, created_at"
+               " FROM faces WHERE id = ?",
+               st);
+        FG_RETURN_IF_ERROR(st);
+        std::vector<TemplateRecord> out;
+        out.reserve(ids.size());
+        for (std::int64_t id : ids) {
+            q.Bind(1, id);
+            const int rc = sqlite3_step(q.get());
+            if (rc == SQLITE_ROW) {
+                TemplateRecord r;
+                r.face_id = q.Int(0);
+                r.subject_id = q.Text(1);
+                r.model_id = q.Text(2);
+                r.dim = int(q.Int(3));
+                r.key_id = q.Text(4);
+                r.sealed = q.Blob(5);
+                r.quality = float(q.Real(6));
+                r.source = q.Text(7);
+                r.created_at = q.Int(8);
+                out.push_back(std::move(r));
+            } else if (rc != SQLITE_DONE) {
+                return Error("read templates");
+            }
+            q.Reset();
+        }
+        return out;
+    }
+
     Status CreateSubject(const Subject& s) override {
         std::lock_guard lock(mu_);
         return InTransaction([&] { return InsertSubject(s); });
@@ -169,7 +252,7 @@ class SqliteStore final : public Store {
         std::lock_guard lock(mu_);
         return InTransaction([&] {
             return UpdateOne("UPDATE subjects SET display_name = ?, updated_at = ? WHERE id = ?",
-                             name, id);
+                             name, id, "rename");
         });
     }
 
@@ -177,7 +260,7 @@ class SqliteStore final : public Store {
         std::lock_guard lock(mu_);
         return InTransaction([&] {
             return UpdateOne("UPDATE subjects SET metadata = ?, updated_at = ? WHERE id = ?",
-                             metadata, id);
+                             metadata, id, "metadata");
         });
     }
 
@@ -187,6 +270,13 @@ class SqliteStore final : public Store {
             FG_RETURN_IF_ERROR(RequireSubject(from));
             FG_RETURN_IF_ERROR(RequireSubject(into));
             Status st;
+            std::vector<std::int64_t> moved;
+            Stmt ids(db_, "SELECT id FROM faces WHERE subject_id = ? ORDER BY id", st);
+            FG_RETURN_IF_ERROR(st);
+            ids.Bind(1, from);
+            int rc;
+            while ((rc = sqlite3_step(ids.get())) == SQLITE_ROW) moved.push_back(ids.Int(0));
+            if (rc != SQLITE_DONE) return Error("merge");
             Stmt move(db_, "UPDATE faces SET subject_id = ? WHERE subject_id = ?", st);
             FG_RETURN_IF_ERROR(st);
             move.Bind(1, into);
@@ -201,7 +291,7 @@ class SqliteStore final : public Store {
             touch.Bind(1, NowSeconds());
             touch.Bind(2, into);
             if (sqlite3_step(touch.get()) != SQLITE_DONE) return Error("merge");
-            return Bump();
+            return Bump(internal::Note("merge", from, std::move(moved), into));
         });
     }
 
@@ -227,7 +317,7 @@ class SqliteStore final : public Store {
             FG_RETURN_IF_ERROR(st);
             ds.Bind(1, id);
             if (sqlite3_step(ds.get()) != SQLITE_DONE) return Error("delete");
-            return Bump();
+            return Bump(internal::Note("delete_subject", id, ids));
         });
         if (!s.ok()) return s;
         // Erased rows may linger in free pages and the WAL; checkpoint so the WAL is truncated
@@ -262,7 +352,8 @@ class SqliteStore final : public Store {
     }
 
     Result<std::vector<std::int64_t>> AddBulk(const std::vector<Subject>& create,
-                                              std::vector<TemplateRecord>& records) override {
+                                              std::vector<TemplateRecord>& records,
+                                              const std::string& change_kind) override {
         std::lock_guard lock(mu_);
         std::vector<std::int64_t> ids;
         ids.reserve(records.size());
@@ -311,7 +402,7 @@ class SqliteStore final : public Store {
                 r.face_id = sqlite3_last_insert_rowid(db_);
                 ids.push_back(r.face_id);
             }
-            return Bump();
+            return Bump(internal::Note(change_kind, internal::CommonSubject(records), ids));
         });
         if (!s.ok()) {
             for (TemplateRecord& r : records) r.face_id = 0;
@@ -336,7 +427,7 @@ class SqliteStore final : public Store {
             FG_RETURN_IF_ERROR(st);
             d.Bind(1, face_id);
             if (sqlite3_step(d.get()) != SQLITE_DONE) return Error("remove face");
-            return Bump();
+            return Bump(internal::Note("remove_face", subject, {face_id}));
         });
         if (!s.ok()) return s;
         return subject;
@@ -402,7 +493,7 @@ class SqliteStore final : public Store {
                 if (sqlite3_step(u.get()) != SQLITE_DONE) return Error("update template");
                 u.Reset();
             }
-            return Bump();
+            return Bump(internal::Note("rotate_key"));
         });
     }
 
@@ -428,7 +519,7 @@ class SqliteStore final : public Store {
                 u.Reset();
             }
             for (const auto& [k, v] : settings) FG_RETURN_IF_ERROR(PutSettingLocked(k, v));
-            return Bump();
+            return Bump(internal::Note("reembed"));
         });
     }
 
@@ -448,7 +539,7 @@ class SqliteStore final : public Store {
         std::lock_guard lock(mu_);
         return InTransaction([&]() -> Status {
             FG_RETURN_IF_ERROR(PutSettingLocked(key, value));
-            return Bump();
+            return Bump(internal::Note("settings"));
         });
     }
 
@@ -566,13 +657,35 @@ class SqliteStore final : public Store {
     template <typename Fn>
     Status InTransaction(Fn&& fn) {
         FG_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+        pending_change_ = 0;
         Status s = fn();
         if (s.ok()) s = Exec("COMMIT");
         if (!s.ok()) Exec("ROLLBACK").ok();
+        // Only a committed seq is ours: a rolled-back one may be handed to the next writer.
+        if (s.ok() && pending_change_ > 0) own_changes_.push_back(pending_change_);
+        pending_change_ = 0;
         return s;
     }
 
-    Status Bump() { return Exec("UPDATE meta SET value = value + 1 WHERE key = 'generation'"); }
+    /// Every mutation ends here, inside its transaction: the generation and the change row
+    /// commit (or roll back) together with the mutation itself.
+    Status Bump(const Change& c) {
+        FG_RETURN_IF_ERROR(Exec("UPDATE meta SET value = value + 1 WHERE key = 'generation'"));
+        Status st;
+        Stmt q(db_,
+               "INSERT INTO changes(time, kind, subject_id, into_subject, face_ids)"
+               " VALUES (?, ?, ?, ?, ?)",
+               st);
+        FG_RETURN_IF_ERROR(st);
+        q.Bind(1, NowSeconds());
+        q.Bind(2, c.kind);
+        q.Bind(3, c.subject_id);
+        q.Bind(4, c.into);
+        q.Bind(5, internal::JoinIds(c.face_ids));
+        if (sqlite3_step(q.get()) != SQLITE_DONE) return Error("write change log");
+        pending_change_ = sqlite3_last_insert_rowid(db_);
+        return Status::Ok();
+    }
 
     bool SubjectExists(const std::string& id) {
         Status st;
@@ -605,10 +718,11 @@ class SqliteStore final : public Store {
             }
             return Error("create subject");
         }
-        return Bump();
+        return Bump(internal::Note("enroll", s.id));
     }
 
-    Status UpdateOne(const char* sql, const std::string& value, const std::string& id) {
+    Status UpdateOne(const char* sql, const std::string& value, const std::string& id,
+                     const char* kind) {
         Status st;
         Stmt q(db_, sql, st);
         FG_RETURN_IF_ERROR(st);
@@ -617,7 +731,7 @@ class SqliteStore final : public Store {
         q.Bind(3, id);
         if (sqlite3_step(q.get()) != SQLITE_DONE) return Error("update subject");
         if (sqlite3_changes(db_) == 0) return NotFound("no subject '" + id + "'");
-        return Bump();
+        return Bump(internal::Note(kind, id));
     }
 
     static Subject ReadSubject(const Stmt& q) {
@@ -656,6 +770,8 @@ class SqliteStore final : public Store {
     std::string path_;
     sqlite3* db_ = nullptr;
     std::recursive_mutex mu_;
+    std::int64_t pending_change_ = 0;         // seq written by the open transaction
+    std::vector<std::int64_t> own_changes_;  // committed by this object, not yet taken
 };
 
 }  // namespace

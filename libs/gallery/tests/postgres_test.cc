@@ -10,6 +10,7 @@
 
 #include "fg/gallery/gallery.h"
 #include "fg/testing/testing.h"
+#include "follow_contract.h"
 #include "store_contract.h"
 #include "test_util.h"
 
@@ -122,6 +123,62 @@ std::unique_ptr<Store> MakePostgres() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Postgres, StoreContract, ::testing::Values(StoreFactory(MakePostgres)));
+
+std::string NewPostgresGallery() { return Server() ? Server()->NewDatabase() : ""; }
+
+INSTANTIATE_TEST_SUITE_P(Postgres, FollowContract,
+                         ::testing::Values(LocationFactory(NewPostgresGallery)));
+
+TEST(PostgresGallery, AnOldGalleryIsMigratedOnOpenAndWorks) {
+    FG_REQUIRE_PG();
+    const std::string url = Server()->NewDatabase();
+    {
+        auto g = Gallery::Open({.location = url, .keys = TestKeys()});
+        ASSERT_TRUE(g.ok()) << g.status().ToString();
+        ASSERT_TRUE(
+            (*g)->Enroll("old", {.model_id = kModel}, std::vector<NewFace>{{Sample(1, 0)}}).ok());
+    }
+    // Back to schema 2 (before the change log), as the previous facegate left it.
+    PGconn* c = PQconnectdb(url.c_str());
+    PGresult* r = PQexec(c, "DROP TABLE changes; UPDATE fg_schema SET version = 2");
+    ASSERT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQerrorMessage(c);
+    PQclear(r);
+    PQfinish(c);
+    auto a = Gallery::Open({.location = url, .keys = TestKeys()});
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    EXPECT_EQ((*a)->Stats()->schema_version, 3);
+    EXPECT_EQ(*(*a)->last_change(), 0);
+    EXPECT_EQ((*a)->Identify(Probe(Sample(1, 9)))->subject_id, "old");
+    auto b = Gallery::Open({.location = url, .keys = TestKeys()});
+    ASSERT_TRUE(b.ok());
+    ASSERT_TRUE(
+        (*a)->Enroll("new", {.model_id = kModel}, std::vector<NewFace>{{Sample(2, 0)}}).ok());
+    EXPECT_EQ(*(*b)->Refresh(), 1);
+    EXPECT_EQ((*b)->Identify(Probe(Sample(2, 9)))->subject_id, "new");
+}
+
+// NOTIFY wakes the follower at once: with a polling interval far longer than the deadline,
+// the change can only arrive through LISTEN.
+TEST(PostgresGallery, NotifyWakesTheFollowerBeforeItsInterval) {
+    FG_REQUIRE_PG();
+    const std::string url = Server()->NewDatabase();
+    auto a = Gallery::Open({.location = url, .keys = TestKeys()});
+    auto b = Gallery::Open({.location = url, .keys = TestKeys()});
+    ASSERT_TRUE(a.ok() && b.ok());
+    ASSERT_TRUE((*b)->StartFollowing(std::chrono::minutes(10)).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the LISTEN is in place
+    ASSERT_TRUE(
+        (*a)->Enroll("n", {.model_id = kModel}, std::vector<NewFace>{{Sample(3, 0)}}).ok());
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    bool seen = false;
+    while (!seen && std::chrono::steady_clock::now() < end) {
+        auto id = (*b)->Identify(Probe(Sample(3, 9)));
+        seen = id.ok() && id->known;
+        if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_TRUE(seen);
+    (*b)->StopFollowing();
+}
 
 TEST(PostgresGallery, EnrollIdentifyAndTwoNodesShareOneGallery) {
     FG_REQUIRE_PG();

@@ -8,6 +8,7 @@
 //   auto who = (*g)->Identify(probe);                            // subject or unknown
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -140,10 +141,11 @@ struct FaceInfo {
 };
 
 /// Thread-safety: Identify, Verify and the getters may run concurrently with each other and
-/// with one mutating call; mutating calls are serialised internally.
+/// with one mutating call (Refresh and the follower thread count as one); mutating calls are
+/// serialised internally.
 /// Implementation (src/): gallery.cc open/settings/enroll/identify/verify/consistency,
 /// gallery_admin.cc subject edits/re-embed/key rotation, gallery_export.cc export/import,
-/// gallery_snapshot.cc index load/rebuild/snapshot.
+/// gallery_snapshot.cc index load/rebuild/snapshot, gallery_follow.cc the change log.
 class Gallery {
   public:
     static Result<std::unique_ptr<Gallery>> Open(const GalleryOptions& options);
@@ -217,9 +219,36 @@ class Gallery {
     std::string model_id() const;
     int dim() const;
 
+    // The change log (docs/gallery.md, "Change log"): every committed mutation, by any process,
+    // is one Change row written in the mutation's own transaction.
+
+    /// The newest change in the store (0 for none).
+    Result<std::int64_t> last_change() const;
+    /// Changes with seq > `after`, oldest first, at most `limit` (1..10000): the gallery's
+    /// change stream. Ids and kinds only, never embeddings.
+    Result<std::vector<Change>> ChangesSince(std::int64_t after, int limit) const;
+    /// The seq of the last change this gallery's memory reflects (its own changes included).
+    std::int64_t applied_change() const;
+    /// Applies every change made after applied_change() by other processes (or other Gallery
+    /// objects) to the index and the face -> subject map: loads added templates, drops erased
+    /// ones, moves merged ones, reloads settings (threshold included) and, after a re-embed,
+    /// the index. Returns how many it applied; this gallery's own changes are skipped (they
+    /// are already in memory). Stops at the first change it cannot apply and returns its error;
+    /// the next call retries from there.
+    Result<int> Refresh();
+    /// A background thread that calls Refresh every `interval` and, on PostgreSQL, as soon as
+    /// another node NOTIFYs a change. Errors are logged (at most one line per 10 s) and retried;
+    /// they never stop the thread. FailedPrecondition when already following.
+    Status StartFollowing(std::chrono::milliseconds interval = std::chrono::milliseconds(500));
+    /// Stops and joins the thread (also done by the destructor). Idempotent.
+    void StopFollowing();
+
   private:
     struct Impl;  // src/gallery_impl.h: store, keys, index, face -> subject map, locks
     explicit Gallery(std::unique_ptr<Impl> impl);
+    Result<EnrollResult> EnrollBulkAs(std::span<const BulkFace> faces,
+                                      const EnrollOptions& options,
+                                      const std::string& change_kind);
     std::unique_ptr<Impl> impl_;
 };
 

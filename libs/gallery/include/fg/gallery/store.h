@@ -6,6 +6,7 @@
 // crypto.h) and are returned sealed, so both back ends are equally safe to copy off the box.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -52,6 +53,21 @@ struct FaceRef {
     std::string subject_id;
 };
 
+/// One row of the gallery's change log (see Store::ChangesSince). Never holds embeddings,
+/// crops or metadata values: only what changed and which ids it touched.
+struct Change {
+    std::int64_t seq = 0;   ///< monotonic; commit order (a later commit has a larger seq)
+    std::int64_t time = 0;  ///< seconds since the epoch
+    /// enroll, remove_face, delete_subject, rename, metadata, merge, settings, reembed,
+    /// rotate_key, import (an enroll made by Gallery::Import).
+    std::string kind;
+    std::string subject_id;  ///< "" when the change is not about one subject (bulk, settings)
+    std::string into;        ///< merge: the subject the faces moved to
+    /// enroll/import: the added faces; remove_face/delete_subject: the erased ones; merge: the
+    /// moved ones.
+    std::vector<std::int64_t> face_ids;
+};
+
 struct ListPage {
     std::vector<Subject> subjects;
     std::string next_after;  ///< pass as `after` for the next page; empty at the end
@@ -60,7 +76,8 @@ struct ListPage {
 /// Storage back end. Every mutating call is one transaction: when it returns OK the change is
 /// durable (survives kill -9 and, with SQLite synchronous=FULL, power loss); on error nothing
 /// of it is visible. Each mutation bumps a monotonic `generation`, which index snapshots record
-/// to detect staleness.
+/// to detect staleness, and appends one row to the change log in the same transaction, so a
+/// change row exists exactly for each committed mutation.
 /// Thread-safety: implementations serialise calls internally; one Store may be shared.
 class Store {
   public:
@@ -70,6 +87,28 @@ class Store {
     virtual std::string kind() const = 0;
     virtual int schema_version() const = 0;
     virtual Result<std::int64_t> Generation() = 0;
+
+    /// The change log. The newest seq (0 when empty), and the changes with seq > `after` in
+    /// seq order, at most `limit`. Seqs are strictly increasing in commit order (PostgreSQL
+    /// writers serialise on the log table), so a reader that remembers the last seq it saw
+    /// misses nothing.
+    virtual Result<std::int64_t> LastChange() = 0;
+    virtual Result<std::vector<Change>> ChangesSince(std::int64_t after, int limit) = 0;
+    /// The seqs of the changes this Store object committed since the last call (a gallery
+    /// skips its own changes when it tails the log).
+    virtual std::vector<std::int64_t> TakeOwnChanges() = 0;
+    /// Blocks up to `timeout` for another writer's change notification (PostgreSQL LISTEN);
+    /// true when one arrived. Back ends without notifications return false at once.
+    virtual Result<bool> WaitForChange(std::chrono::milliseconds timeout) {
+        (void)timeout;
+        return false;
+    }
+    /// True when WaitForChange really waits (PostgreSQL).
+    virtual bool notifies() const { return false; }
+
+    /// Templates with the given face ids (those that exist), in face id order, without crops.
+    virtual Result<std::vector<TemplateRecord>> GetTemplatesByIds(
+        const std::vector<std::int64_t>& face_ids) = 0;
 
     virtual Status CreateSubject(const Subject& subject) = 0;
     virtual Result<Subject> GetSubject(const std::string& id) = 0;
@@ -87,8 +126,14 @@ class Store {
     /// yet; fills and returns face ids. A record of a subject that neither exists nor is in
     /// `create` fails the whole call with NotFound. The bulk path: one transaction and one
     /// prepared statement for thousands of templates of many subjects.
+    /// `change_kind` is the kind of the change row ("enroll", or "import" for an import).
     virtual Result<std::vector<std::int64_t>> AddBulk(const std::vector<Subject>& create,
-                                                      std::vector<TemplateRecord>& records) = 0;
+                                                      std::vector<TemplateRecord>& records,
+                                                      const std::string& change_kind) = 0;
+    Result<std::vector<std::int64_t>> AddBulk(const std::vector<Subject>& create,
+                                              std::vector<TemplateRecord>& records) {
+        return AddBulk(create, records, "enroll");
+    }
     /// AddBulk for one subject (created in the same transaction when given and missing).
     Result<std::vector<std::int64_t>> AddTemplates(std::vector<TemplateRecord>& records,
                                                    const std::optional<Subject>& create_subject) {
