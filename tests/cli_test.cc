@@ -619,6 +619,62 @@ TEST_F(Cli, RunReloadsItsStreamsOnSighupWithoutStoppingTheOthers) {
     EXPECT_NE(ReadAll(tmp_ / "err.txt").find("reload: config not applied"), std::string::npos);
 }
 
+// Issue 14 ("one process, one truth"): a running `run` follows the gallery's change log, so a
+// `gallery delete` by another process stops the recognition without a restart. The gallery's
+// threshold is -1 so that every face in the clip is the one enrolled subject until it is gone.
+TEST_F(Cli, RunStopsRecognisingASubjectDeletedByAnotherProcess) {
+    const auto video = Video("intel_face-demographics-walking-and-pause.mp4");
+    const auto photo = DlibExamplesDir() / "johns/John_Salley/000179_02159509.jpg";
+    FG_REQUIRE_PATH(video);
+    FG_REQUIRE_PATH(photo);
+    const auto key = tmp_ / "gallery.key";
+    WriteBytes(key, std::string(64, 'b'));
+    std::filesystem::permissions(key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    const std::string g = "--db " + Q(tmp_ / "g.db") + " --key-file " + Q(key) + " ";
+    CmdResult enroll = Facegate("gallery enroll " + g + "--force --subject anyone --image " + Q(photo), tmp_);
+    ASSERT_EQ(enroll.code, 0) << enroll.err;
+    CmdResult set = Facegate("gallery settings " + g + "--set threshold=-1 --set margin=0", tmp_);
+    ASSERT_EQ(set.code, 0) << set.err;
+
+    WriteBytes(tmp_ / "run.json", R"({"streams": [{"id": "walk", "uri": ")" + video.string() +
+                                      R"(", "pace": true, "loop": true}],
+        "gallery": {"db": ")" + (tmp_ / "g.db").string() + R"(", "key_file": ")" + key.string() + R"("},
+        "events": {"sinks": [{"type": "jsonl", "path": "events.jsonl"}]}})");
+    Spawned p({"run", "--config", (tmp_ / "run.json").string()}, tmp_ / "out.txt", tmp_ / "err.txt");
+    ASSERT_TRUE(p.started());
+    const auto events = tmp_ / "events.jsonl";
+    ASSERT_TRUE(WaitUntil([&] { return ReadAll(events).find(R"("subject_id":"anyone")") != std::string::npos; },
+                          std::chrono::minutes(2)))
+        << "never recognised: " << ReadAll(tmp_ / "err.txt");
+
+    CmdResult del = Facegate("gallery delete " + g + "--subject anyone", tmp_);
+    ASSERT_EQ(del.code, 0) << del.err;
+    const std::int64_t deleted_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count();
+    const std::size_t mark = ReadAll(events).size();
+    // Before the deletion every face was the enrolled subject (threshold -1).
+    EXPECT_EQ(ReadAll(events).substr(0, mark).find("unknown_face"), std::string::npos);
+    // New tracks are now unknown (a bounded wait: the clip loops, people keep walking in).
+    const bool unknown = WaitUntil(
+        [&] { return ReadAll(events).find(R"("type":"unknown_face")", mark) != std::string::npos; },
+        std::chrono::minutes(2));
+    p.Signal(SIGINT);
+    const std::optional<int> code = p.Wait(std::chrono::seconds(20));
+    ASSERT_TRUE(code);
+    EXPECT_EQ(*code, 0) << ReadAll(tmp_ / "err.txt");
+    EXPECT_TRUE(unknown) << "the deleted subject's faces never became unknown";
+    // No track that started 2 s after the deletion (the follower's 500 ms interval plus one
+    // refresh, with room to spare) was recognised as the deleted subject.
+    std::set<std::uint64_t> late_tracks;
+    for (const auto& e : ReadJsonLines(events)) {
+        if (e["type"] == "track_started" && e["timestamp_ms"].get<std::int64_t>() > deleted_ms + 2000)
+            late_tracks.insert(e["track_id"].get<std::uint64_t>());
+        if (e["type"] == "recognized" && late_tracks.count(e["track_id"].get<std::uint64_t>()))
+            ADD_FAILURE() << "recognised after the deletion: " << e;
+    }
+}
+
 TEST_F(Cli, BenchStreamJsonHasTheIssueFields) {
     const auto video = Video("intel_face-demographics-walking.mp4");
     FG_REQUIRE_PATH(video);
@@ -702,6 +758,28 @@ TEST_F(Cli, StartsWithPassiveOmpWaitUnlessTheUserSetOne) {
     EXPECT_NE(active.err.find("OMP_WAIT_POLICY=active"), std::string::npos) << active.err;
 }
 
+
+// A reader that goes away must not kill facegate (SIGPIPE): `bench stream --events - | head -n 1`
+// closes the pipe after the first event; the process goes on to the end of the clip and exits 0.
+TEST_F(Cli, AReaderClosingThePipeDoesNotKillTheProcess) {
+    const auto clip = Video("intel_head-pose-face-detection-female-and-male.mp4");
+    FG_REQUIRE_PATH(clip);
+    const std::string status_file = (tmp_ / "status.txt").string();
+    const std::string cmd = "( " + std::string(FG_FACEGATE_BIN) + " bench stream --json --events - --video " +
+                            Q(clip) + " 2>/dev/null; echo $? > " + Q(status_file) + " ) | head -n 1";
+    FILE* p = popen(cmd.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::array<char, 4096> buf{};
+    std::string first;
+    std::size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) first.append(buf.data(), n);
+    pclose(p);
+    EXPECT_NE(first.find("\"type\""), std::string::npos) << first;
+    std::ifstream in(status_file);
+    int code = -1;
+    in >> code;
+    EXPECT_EQ(code, 0) << "141 = killed by SIGPIPE";
+}
 
 // ---- issue #5: liveness and attributes ----------------------------------------------------
 
@@ -813,6 +891,148 @@ TEST_F(Cli, GalleryIdentifyAndVerifyWithLiveness) {
     CmdResult emb = Facegate("gallery identify " + g + "--liveness --embedding-file " + Q(tmp_ / "e.json"), tmp_);
     EXPECT_EQ(emb.code, 1);
     EXPECT_NE(emb.err.find("--liveness needs --image"), std::string::npos) << emb.err;
+}
+
+// ---- issue #14: gallery identify answers for every face; keys and the audit log -----------
+
+/// A private gallery key file in `dir` (64 hex characters, 0600).
+std::filesystem::path MakeKeyFile(const testing::TmpDir& dir, char fill = 'a') {
+    const auto key = dir / "gallery.key";
+    WriteBytes(key, std::string(64, fill));
+    std::filesystem::permissions(key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    return key;
+}
+
+// A photo of two enrolled people names both (before issue #14 only the largest face was answered).
+TEST_F(Cli, GalleryIdentifyNamesEveryFace) {
+    const auto johns = DlibExamplesDir() / "johns";
+    FG_REQUIRE_PATH(johns / "John_Salley/000190_02159501.jpg");
+    FG_REQUIRE_PATH(ModelsDir() / "fr_feature.onnx");
+    const std::string g = "--db " + Q(tmp_ / "g.db") + " --key-file " + Q(MakeKeyFile(tmp_)) + " ";
+    struct Person {
+        std::string id, folder;
+        std::vector<std::string> enroll;
+        std::string probe;
+    };
+    const std::vector<Person> people = {
+        {"salley", "John_Salley", {"000179_02159509.jpg", "000183_02159543.jpg", "000186_02159346.jpg"}, "000190_02159501.jpg"},
+        {"savage", "John_Savage", {"000264_01099001.jpg", "000274_01099061.jpg", "000277_01099000.jpg"}, "000290_01099067.jpg"}};
+    for (const auto& p : people) {
+        std::string images;
+        for (const auto& f : p.enroll) images += " " + Q(johns / p.folder / f);
+        CmdResult e = Facegate("gallery enroll " + g + "--subject " + p.id + " --image" + images, tmp_);
+        ASSERT_EQ(e.code, 0) << e.err << e.out;
+    }
+    // The two held-out chips side by side on a grey canvas, each with a margin of context.
+    cv::Mat left = cv::imread((johns / people[0].folder / people[0].probe).string());
+    cv::Mat right = cv::imread((johns / people[1].folder / people[1].probe).string());
+    ASSERT_FALSE(left.empty() || right.empty());
+    const int m = left.cols / 2;
+    cv::Mat canvas(std::max(left.rows, right.rows) + 2 * m, left.cols + right.cols + 3 * m, CV_8UC3,
+                   cv::Scalar::all(128));
+    left.copyTo(canvas(cv::Rect(m, m, left.cols, left.rows)));
+    right.copyTo(canvas(cv::Rect(2 * m + left.cols, m, right.cols, right.rows)));
+    const auto both = tmp_ / "both.png";
+    ASSERT_TRUE(cv::imwrite(both.string(), canvas));
+
+    CmdResult r = Facegate("gallery identify " + g + "--json --image " + Q(both), tmp_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["faces"].size(), 2u) << r.out;
+    std::map<std::string, double> x_of;  // subject -> box centre x
+    for (const auto& f : j["faces"]) {
+        EXPECT_EQ(f["decision"], "known") << f.dump();
+        ASSERT_TRUE(f["subject_id"].is_string()) << f.dump();
+        EXPECT_GT(f["box"]["width"].get<double>(), 20);
+        EXPECT_FALSE(f["candidates"].empty());
+        x_of[f["subject_id"].get<std::string>()] = f["box"]["x"].get<double>() + f["box"]["width"].get<double>() / 2;
+    }
+    ASSERT_EQ(x_of.size(), 2u) << r.out;
+    EXPECT_LT(x_of["salley"], x_of["savage"]) << "each name belongs to its own box: " << r.out;
+    // The top level still answers for the largest face (callers written before issue #14).
+    EXPECT_EQ(j["decision"], j["faces"][0]["decision"]);
+    EXPECT_EQ(j["subject_id"], j["faces"][0]["subject_id"]);
+
+    CmdResult text = Facegate("gallery identify " + g + "--image " + Q(both), tmp_);
+    ASSERT_EQ(text.code, 0) << text.err;
+    EXPECT_NE(text.out.find("face 1"), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("face 2"), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find(": salley"), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find(": savage"), std::string::npos) << text.out;
+
+    // An image with no face is still an error that names the file (exit 1).
+    cv::imwrite((tmp_ / "blank.png").string(), cv::Mat(200, 200, CV_8UC3, cv::Scalar::all(90)));
+    CmdResult none = Facegate("gallery identify " + g + "--image " + Q(tmp_ / "blank.png"), tmp_);
+    EXPECT_EQ(none.code, 1);
+    EXPECT_NE(none.err.find("blank.png"), std::string::npos) << none.err;
+}
+
+TEST_F(Cli, KeysAreCreatedListedRevokedAndAudited) {
+    const std::string where = "--keys " + Q(tmp_ / "keys.db") + " ";
+    const std::string audit = "--audit " + Q(tmp_ / "audit.db") + " --key-file " + Q(MakeKeyFile(tmp_)) + " ";
+    CmdResult c = Facegate("keys create " + where + audit + "--name door-1 --scope recognize,read --json", tmp_);
+    ASSERT_EQ(c.code, 0) << c.err;
+    auto key = nlohmann::json::parse(c.out);
+    const std::string id = key["id"], secret = key["secret"];
+    EXPECT_EQ(secret.rfind("fgk_" + id + "_", 0), 0u) << secret;
+    EXPECT_EQ(key["scopes"], nlohmann::json::array({"read", "recognize"}));
+    CmdResult t = Facegate("keys create " + where + audit + "--name admin --scope admin", tmp_);
+    ASSERT_EQ(t.code, 0) << t.err;
+    EXPECT_EQ(t.out.rfind("fgk_", 0), 0u) << "text: the secret alone on stdout: " << t.out;
+    EXPECT_NE(t.err.find("shown once"), std::string::npos);
+
+    CmdResult l = Facegate("keys list " + where + "--json", tmp_);
+    ASSERT_EQ(l.code, 0) << l.err;
+    auto list = nlohmann::json::parse(l.out)["keys"];
+    ASSERT_EQ(list.size(), 2u);
+    EXPECT_EQ(l.out.find(secret), std::string::npos) << "list never shows a secret";
+    EXPECT_FALSE(list[0]["revoked"].get<bool>());
+
+    CmdResult rv = Facegate("keys revoke " + where + audit + id, tmp_);
+    ASSERT_EQ(rv.code, 0) << rv.err;
+    auto after = nlohmann::json::parse(Facegate("keys list " + where + "--json", tmp_).out)["keys"];
+    ASSERT_EQ(after.size(), 2u);
+    for (const auto& k : after) {
+        EXPECT_EQ(k["revoked"].get<bool>(), k["id"] == id) << k.dump();
+        EXPECT_EQ(k["revoked_at"].is_string(), k["id"] == id) << k.dump();
+    }
+    CmdResult unknown = Facegate("keys revoke " + where + audit + "000000000000", tmp_);
+    EXPECT_EQ(unknown.code, 1);
+    EXPECT_NE(unknown.err.find("NOT_FOUND"), std::string::npos) << unknown.err;
+
+    // Bad command lines and bad scopes.
+    EXPECT_EQ(Facegate("keys create " + where + audit + "--scope read", tmp_).code, 2);
+    CmdResult bad = Facegate("keys create " + where + audit + "--name x --scope read,root", tmp_);
+    EXPECT_EQ(bad.code, 1);
+    EXPECT_NE(bad.err.find("root"), std::string::npos) << bad.err;
+
+    // The audit log holds every key change (also the failed revoke), never a secret.
+    CmdResult q = Facegate("audit " + audit + "--json", tmp_);
+    ASSERT_EQ(q.code, 0) << q.err;
+    EXPECT_EQ(q.out.find(secret), std::string::npos);
+    auto records = nlohmann::json::parse(q.out)["records"];
+    ASSERT_EQ(records.size(), 4u) << q.out;
+    EXPECT_EQ(records[0]["action"], "key_create");
+    EXPECT_EQ(records[0]["target"], id);
+    EXPECT_EQ(records[0]["who"].get<std::string>().rfind("cli:", 0), 0u);
+    EXPECT_EQ(records[2]["action"], "key_revoke");
+    EXPECT_EQ(records[2]["result"], "ok");
+    EXPECT_EQ(records[3]["result"], "NOT_FOUND");
+    auto revokes = nlohmann::json::parse(Facegate("audit " + audit + "--json --action key_revoke --since 1h", tmp_).out);
+    EXPECT_EQ(revokes["records"].size(), 2u);
+    auto paged = nlohmann::json::parse(Facegate("audit " + audit + "--json --limit 3", tmp_).out);
+    EXPECT_EQ(paged["records"].size(), 3u);
+    EXPECT_EQ(paged["next_after"], 3);
+    EXPECT_EQ(Facegate("audit " + audit + "--since yesterday", tmp_).code, 1);
+
+    CmdResult v = Facegate("audit verify " + audit, tmp_);
+    EXPECT_EQ(v.code, 0) << v.err;
+    EXPECT_NE(v.out.find("4 record"), std::string::npos) << v.out;
+    // Another gallery key derives another audit key: refused, not silently re-keyed.
+    testing::TmpDir other;
+    CmdResult wrong = Facegate("audit verify --audit " + Q(tmp_ / "audit.db") + " --key-file " + Q(MakeKeyFile(other, 'b')), tmp_);
+    EXPECT_EQ(wrong.code, 1);
+    EXPECT_NE(wrong.err.find("another audit key"), std::string::npos) << wrong.err;
 }
 
 }  // namespace

@@ -75,14 +75,17 @@ Status ReadEmbeddingFile(const std::string& path, std::vector<std::vector<float>
     return Status::Ok();
 }
 
-/// The probe's embedding and, with --liveness, the liveness of the same (main) face.
+/// One probe face: its embedding and, from an image, its box and (with --liveness) liveness.
 struct Probe {
     vision::Embedding embedding;
     std::optional<vision::LivenessResult> liveness;
+    std::optional<vision::FaceDetection> detection;  ///< none for an embedding file
 };
 
-/// One probe from --image (main face) or --embedding-file.
-Result<Probe> ProbeFromArgs(const GalleryArgs& a, const Gallery& g) {
+/// The probes of --image or --embedding-file: with `every_face`, every face of the image
+/// (largest first) or every embedding of the file; otherwise only the main (largest) face.
+Result<std::vector<Probe>> ProbesFromArgs(const GalleryArgs& a, const Gallery& g, bool every_face) {
+    std::vector<Probe> probes;
     if (!a.embedding_file.empty()) {
         // A bare vector carries no pixels to judge: refuse rather than report a probe as checked.
         if (a.liveness) return InvalidArgument("--liveness needs --image (an embedding file has no pixels)");
@@ -90,25 +93,49 @@ Result<Probe> ProbeFromArgs(const GalleryArgs& a, const Gallery& g) {
         std::string model = a.model_id;
         FG_RETURN_IF_ERROR(ReadEmbeddingFile(a.embedding_file, v, model));
         if (model.empty()) model = g.model_id();
-        return Probe{vision::Embedding{model, std::move(v.front())}, std::nullopt};
+        if (!every_face) v.resize(1);
+        for (auto& e : v) probes.push_back(Probe{vision::Embedding{model, std::move(e)}, std::nullopt, std::nullopt});
+        return probes;
     }
     if (a.images.size() != 1) return InvalidArgument("give one --image or --embedding-file");
     FG_ASSIGN_OR_RETURN(auto ew, MakeEngineWorker(a.engine, true));
     auto& worker = ew.worker;
     FG_ASSIGN_OR_RETURN(cv::Mat img, LoadImage(a.images[0]));
-    FG_ASSIGN_OR_RETURN(
-        auto faces, worker->Analyze(img, {.embed = true, .keep_aligned = false, .max_faces = 1}));
-    const int main = PickMainFace(faces);
-    if (main < 0 || !faces[size_t(main)].embedding)
-        return NotFound("no face found in " + a.images[0]);
-    Probe probe{*faces[size_t(main)].embedding, std::nullopt};
+    FG_ASSIGN_OR_RETURN(auto faces, worker->Analyze(img, {.embed = true, .keep_aligned = false,
+                                                          .max_faces = every_face ? 0 : 1}));
+    std::vector<int> order;
+    if (every_face) {
+        for (int i = 0; i < int(faces.size()); ++i) {
+            if (faces[size_t(i)].embedding) order.push_back(i);
+        }
+        auto area = [&](int i) { return faces[size_t(i)].detection.box.width * faces[size_t(i)].detection.box.height; };
+        std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return area(x) > area(y); });
+    } else if (const int main = PickMainFace(faces); main >= 0 && faces[size_t(main)].embedding) {
+        order.push_back(main);
+    }
+    if (order.empty()) return NotFound("no face found in " + a.images[0]);
+    for (int i : order) {
+        auto& f = faces[size_t(i)];
+        probes.push_back(Probe{std::move(*f.embedding), std::nullopt, f.detection});
+    }
     if (a.liveness) {
-        // The face that was embedded is the one judged, so a spoof cannot hide behind a live bystander.
+        // The faces that were embedded are the ones judged, so a spoof cannot hide behind a live bystander.
         FG_ASSIGN_OR_RETURN(auto model, ew.engine->Liveness(a.liveness_model));
         FG_ASSIGN_OR_RETURN(auto checker, model->CreateChecker({.threshold = a.liveness_threshold}));
-        FG_ASSIGN_OR_RETURN(probe.liveness, checker->Check(img, faces[size_t(main)].detection));
+        std::vector<vision::FaceDetection> boxes;
+        for (const auto& p : probes) boxes.push_back(*p.detection);
+        std::vector<vision::LivenessResult> live;
+        FG_RETURN_IF_ERROR(checker->CheckBatch(img, boxes, live));
+        if (live.size() != probes.size()) return Internal("liveness returned a wrong number of results");
+        for (size_t i = 0; i < probes.size(); ++i) probes[i].liveness = live[i];
     }
-    return probe;
+    return probes;
+}
+
+/// The main face only (verify).
+Result<Probe> ProbeFromArgs(const GalleryArgs& a, const Gallery& g) {
+    FG_ASSIGN_OR_RETURN(auto probes, ProbesFromArgs(a, g, false));
+    return std::move(probes.front());
 }
 
 nlohmann::json ToJson(const gallery::Identification& id) {
@@ -240,33 +267,54 @@ int RunList(const GalleryArgs& a) {
     return kExitOk;
 }
 
+/// Every face of the probe image is identified (an image of two enrolled people names both).
+/// JSON: {"faces": [{box, detection_score, decision, subject_id, reason, threshold, margin,
+/// candidates, liveness?}, ...]} largest face first; the top-level decision..candidates
+/// repeat faces[0] for callers written when only the largest face was answered.
 int RunIdentify(const GalleryArgs& a) {
     auto g = OpenGallery(a);
     if (!g.ok()) return Fail(g.status());
-    auto probe = ProbeFromArgs(a, **g);
-    if (!probe.ok()) return Fail(probe.status());
-    auto id = (*g)->Identify(probe->embedding, a.top_k);
-    if (!id.ok()) return Fail(id.status());
-    // A spoofed probe is never a recognised subject, however well it matches (the photo of an
-    // enrolled person matches by design). Candidates stay, so an audit sees who was targeted.
-    const bool spoof = probe->liveness && !probe->liveness->live;
-    if (spoof) {
-        id->known = false;
-        id->subject_id.clear();
-        id->reason = "spoof";
-    }
-    if (a.json) {
+    auto probes = ProbesFromArgs(a, **g, true);
+    if (!probes.ok()) return Fail(probes.status());
+    nlohmann::json faces = nlohmann::json::array();
+    int n = 0;
+    for (const Probe& probe : *probes) {
+        auto id = (*g)->Identify(probe.embedding, a.top_k);
+        if (!id.ok()) return Fail(id.status());
+        // A spoofed face is never a recognised subject, however well it matches (the photo of an
+        // enrolled person matches by design). Candidates stay, so an audit sees who was targeted.
+        const bool spoof = probe.liveness && !probe.liveness->live;
+        if (spoof) {
+            id->known = false;
+            id->subject_id.clear();
+            id->reason = "spoof";
+        }
         nlohmann::json j = ToJson(*id);
         if (spoof) j["decision"] = "spoof";
-        if (probe->liveness) j["liveness"] = LivenessJson(*probe->liveness);
-        PrintJson(j);
-    } else {
-        if (probe->liveness) {
-            std::printf("liveness %.3f: %s\n", probe->liveness->score, probe->liveness->live ? "live" : "SPOOF");
+        if (probe.detection) {
+            j["box"] = cli::ToJson(probe.detection->box);
+            j["detection_score"] = probe.detection->score;
         }
-        std::cout << (spoof ? "spoof" : id->known ? id->subject_id : "unknown") << " (" << id->reason << ")\n";
-        for (const auto& c : id->candidates)
-            std::printf("  %-24s %.4f\n", c.subject_id.c_str(), c.score);
+        if (probe.liveness) j["liveness"] = LivenessJson(*probe.liveness);
+        faces.push_back(j);
+        if (a.json) continue;
+        std::cout << "face " << ++n;
+        if (probe.detection) {
+            const Rect2f& b = probe.detection->box;
+            std::printf(" [x %.0f y %.0f w %.0f h %.0f]", b.x, b.y, b.width, b.height);
+        }
+        if (probe.liveness) {
+            std::printf(" liveness %.3f %s", probe.liveness->score, probe.liveness->live ? "live" : "SPOOF");
+        }
+        std::cout << ": " << (spoof ? "spoof" : id->known ? id->subject_id : "unknown") << " (" << id->reason << ")\n";
+        for (const auto& c : id->candidates) std::printf("  %-24s %.4f\n", c.subject_id.c_str(), c.score);
+    }
+    if (a.json) {
+        nlohmann::json out = faces.front();
+        out.erase("box");
+        out.erase("detection_score");
+        out["faces"] = faces;
+        PrintJson(out);
     }
     return Finish(**g, kExitOk);
 }
@@ -366,7 +414,7 @@ void RegisterGalleryCommands(CLI::App& app, Action& action) {
     };
 
     CLI::App* identify =
-        gal->add_subcommand("identify", "Who is this? Top-k subjects and known/unknown");
+        gal->add_subcommand("identify", "Who is in this image? Every face: top-k subjects and known/unknown/spoof");
     common(identify);
     probe(identify);
     identify->add_option("--top-k", a->top_k, "Candidates (default: the gallery's setting)");

@@ -75,7 +75,9 @@ std::filesystem::path DefaultGalleryKeyPath() {
     return base / "facegate" / "gallery.key";
 }
 
-Result<std::shared_ptr<const gallery::KeyRing>> ResolveGalleryKeys(const GalleryLocation& where) {
+namespace {
+
+Result<gallery::TemplateKey> ResolveGalleryKey(const GalleryLocation& where) {
     Result<gallery::TemplateKey> key = NotFound("");
     if (!where.key_file.empty()) {
         key = gallery::LoadKeyFile(where.key_file);
@@ -93,9 +95,20 @@ Result<std::shared_ptr<const gallery::KeyRing>> ResolveGalleryKeys(const Gallery
             }
         }
     }
-    if (!key.ok()) return key.status();
+    return key;
+}
+
+}  // namespace
+
+Result<std::vector<std::uint8_t>> ResolveGalleryKeyBytes(const GalleryLocation& where) {
+    FG_ASSIGN_OR_RETURN(gallery::TemplateKey key, ResolveGalleryKey(where));
+    return std::move(key.bytes);
+}
+
+Result<std::shared_ptr<const gallery::KeyRing>> ResolveGalleryKeys(const GalleryLocation& where) {
+    FG_ASSIGN_OR_RETURN(gallery::TemplateKey key, ResolveGalleryKey(where));
     return std::shared_ptr<const gallery::KeyRing>(
-        std::make_shared<gallery::KeyRing>(std::move(*key)));
+        std::make_shared<gallery::KeyRing>(std::move(key)));
 }
 
 Result<std::unique_ptr<gallery::Gallery>> OpenGalleryAt(const GalleryLocation& where,

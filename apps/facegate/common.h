@@ -2,6 +2,7 @@
 // Shared pieces of the facegate subcommands: engine options, JSON output, errors.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -71,6 +72,9 @@ void RegisterBenchCommands(CLI::App& app, Action& action);   // bench models
 void RegisterStreamCommands(CLI::App& app, Action& action);  // run, bench stream|cameras
 void RegisterLivenessCommands(CLI::App& app, Action& action);// liveness, eval pose|attributes
 void RegisterBenchGalleryCommand(CLI::App& app, Action& action);  // bench gallery
+void RegisterKeysCommands(CLI::App& app, Action& action);    // keys create|list|revoke
+void RegisterAuditCommands(CLI::App& app, Action& action);   // audit, audit verify
+void RegisterServeCommands(CLI::App& app, Action& action);   // serve, config check
 
 /// The subcommand `name` of `app` (a group such as `eval` or `bench`), added on first use with
 /// `description` and one required subcommand. Every Register* reaches a group through this, so
@@ -93,6 +97,8 @@ Result<std::unique_ptr<gallery::Gallery>> OpenGalleryAt(const GalleryLocation& w
                                                         const EngineOptions& engine);
 /// The key alone (rotate-key): same search order as OpenGalleryAt.
 Result<std::shared_ptr<const gallery::KeyRing>> ResolveGalleryKeys(const GalleryLocation& where);
+/// The raw key bytes (32), same search order (the audit key is derived from them).
+Result<std::vector<std::uint8_t>> ResolveGalleryKeyBytes(const GalleryLocation& where);
 /// $XDG_CONFIG_HOME/facegate/gallery.key, else ~/.config/facegate/gallery.key.
 std::filesystem::path DefaultGalleryKeyPath();
 

@@ -2,6 +2,7 @@
 // facegate: the command-line front end of libfacegate.
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -43,6 +44,9 @@ void ReexecWithRuntimeDefaults(char** argv) {
 }   // namespace
 
 int main(int argc, char** argv) {
+    // A reader that goes away (`facegate run | head -1`, a webhook receiver closing a kept-alive
+    // socket, an SSE client) must cost a failed write (EPIPE), never the process.
+    std::signal(SIGPIPE, SIG_IGN);
     ReexecWithRuntimeDefaults(argv);
     CLI::App app{"facegate: real-time face recognition engine", "facegate"};
     app.set_version_flag("--version", "facegate 0.1.0");
@@ -64,6 +68,9 @@ int main(int argc, char** argv) {
     fg::cli::RegisterBenchGalleryCommand(app, action);
     fg::cli::RegisterStreamCommands(app, action);
     fg::cli::RegisterLivenessCommands(app, action);
+    fg::cli::RegisterKeysCommands(app, action);
+    fg::cli::RegisterAuditCommands(app, action);
+    fg::cli::RegisterServeCommands(app, action);
 
     try {
         app.parse(argc, argv);

@@ -14,6 +14,8 @@ Result<StreamRoot> StreamRoot::Build(const StreamRootConfig& config) {
         Result<std::unique_ptr<gallery::Gallery>> g = OpenGalleryAt(config.gallery, config.engine);
         if (!g.ok()) return g.status().WithContext("gallery");
         root.gallery = std::move(*g);
+        if (config.gallery_follow.count() > 0)
+            FG_RETURN_IF_ERROR(root.gallery->StartFollowing(config.gallery_follow));
         FG_ASSIGN_OR_RETURN(root.identifier,
                             pipeline::MakeGalleryIdentifier(root.gallery, root.models->embedder_model_id()));
     }
@@ -30,8 +32,39 @@ Result<StreamRoot> StreamRoot::Build(const StreamRootConfig& config) {
     return root;
 }
 
-Result<std::unique_ptr<pipeline::Pipeline>> StreamRoot::MakePipeline(pipeline::PipelineConfig config) const {
-    return pipeline::Pipeline::Create(std::move(config), models, identifier, sink);
+namespace {
+
+/// Forwards to two sinks that outlive it (shared), without taking them over like MultiSink.
+class TeeSink final : public events::Sink {
+  public:
+    TeeSink(std::shared_ptr<events::Sink> a, std::shared_ptr<events::Sink> b)
+        : a_(std::move(a)), b_(std::move(b)) {}
+    Status Publish(const events::Event& e) override {
+        const Status sa = a_->Publish(e);
+        const Status sb = b_->Publish(e);
+        return sa.ok() ? sb : sa;
+    }
+    Status Flush(events::Deadline deadline) override {
+        const Status sa = a_->Flush(deadline);
+        const Status sb = b_->Flush(deadline);
+        return sa.ok() ? sb : sa;
+    }
+    events::SinkStats stats() const override { return a_->stats(); }
+    std::string name() const override { return a_->name() + "+" + b_->name(); }
+
+  private:
+    std::shared_ptr<events::Sink> a_, b_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<pipeline::Pipeline>> StreamRoot::MakePipeline(
+    pipeline::PipelineConfig config, std::shared_ptr<events::Sink> extra_sink,
+    std::vector<std::shared_ptr<pipeline::PipelineObserver>> observers) const {
+    std::shared_ptr<events::Sink> s = sink;
+    if (extra_sink) s = s ? std::make_shared<TeeSink>(s, std::move(extra_sink)) : std::move(extra_sink);
+    return pipeline::Pipeline::Create(std::move(config), models, identifier, std::move(s),
+                                      std::move(observers));
 }
 
 }  // namespace fg::cli

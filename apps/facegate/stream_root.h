@@ -4,6 +4,7 @@
 // sinks once, and makes pipelines over them. Nothing else in the CLI wires these together.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -20,6 +21,10 @@ struct StreamRootConfig {
     GalleryLocation gallery;              ///< gallery.db "" = no gallery (every face unknown)
     std::vector<nlohmann::json> sinks;    ///< events.sinks entries (docs/run-config.md)
     std::string sinks_field = "events.sinks";  ///< named in errors
+    /// How often the gallery tails its change log, so enrollments and deletions by other
+    /// processes are recognised (docs/gallery.md, "Change log"); 0 = never. The follower stops
+    /// with the gallery.
+    std::chrono::milliseconds gallery_follow{500};
 };
 
 /// Thread-safety: built once on the main thread; MakePipeline may be called again (bench
@@ -32,7 +37,11 @@ struct StreamRoot {
     std::shared_ptr<events::Sink> sink;                ///< null without sinks
 
     static Result<StreamRoot> Build(const StreamRootConfig& config);
-    Result<std::unique_ptr<pipeline::Pipeline>> MakePipeline(pipeline::PipelineConfig config) const;
+    /// `extra_sink` (e.g. serve's event hub) gets every event besides `sink`; `observers` see
+    /// every stream's events and frames.
+    Result<std::unique_ptr<pipeline::Pipeline>> MakePipeline(
+        pipeline::PipelineConfig config, std::shared_ptr<events::Sink> extra_sink = nullptr,
+        std::vector<std::shared_ptr<pipeline::PipelineObserver>> observers = {}) const;
 };
 
 }  // namespace fg::cli
