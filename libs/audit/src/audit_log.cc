@@ -12,9 +12,12 @@
 #include <ctime>
 #include <mutex>
 
-#include "sqlite_db.h"
+#include "fg/sqlite/sqlite_db.h"
 
 namespace fg::audit {
+namespace internal {
+using namespace ::fg::sqlite;  // the shared SQLite helpers (libs/sqlite)
+}
 
 using internal::Stmt;
 

@@ -11,9 +11,12 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "sqlite_db.h"
+#include "fg/sqlite/sqlite_db.h"
 
 namespace fg::auth {
+namespace internal {
+using namespace ::fg::sqlite;  // the shared SQLite helpers (libs/sqlite)
+}
 
 using internal::Stmt;
 

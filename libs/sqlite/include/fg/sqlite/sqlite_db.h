@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Private: a minimal RAII layer over SQLite for the audit log, and the 0600 file creation (the
-// same as libs/auth/src/sqlite_db.h: each library keeps its private helpers to itself).
+// A minimal RAII layer over SQLite for the service's small private databases (the API key
+// store, the audit log) and the 0600 file creation they share.
 #pragma once
 
 #include <fcntl.h>
@@ -18,7 +18,7 @@
 
 #include "fg/base/status.h"
 
-namespace fg::audit::internal {
+namespace fg::sqlite {
 
 /// Creates `path` (and its folder, 0700) with mode 0600 whatever the umask, or sets an existing
 /// file back to 0600. SQLite then gives its -wal and -shm files the database file's mode.
@@ -146,4 +146,4 @@ inline Status Exec(sqlite3* db, const char* sql) {
     return Status::Ok();
 }
 
-}  // namespace fg::audit::internal
+}  // namespace fg::sqlite
