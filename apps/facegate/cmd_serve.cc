@@ -35,19 +35,6 @@ struct ServeArgs {
     bool json = false;
 };
 
-EngineOptions EngineFrom(const pipeline::EngineSection& e) {
-    EngineOptions o;
-    o.pack = e.pack;
-    o.detector_pack = e.detector_pack;
-    o.embedder_pack = e.embedder_pack;
-    o.backend = e.backend;
-    o.threads = e.threads;
-    o.score_threshold = e.score_threshold;
-    o.min_face = e.min_face;
-    o.no_flip = !e.flip;
-    return o;
-}
-
 /// The API's audit hook over the audit log: result "ok" with the outcome in details, or the
 /// error text (ids and codes only: handlers never pass images or embeddings).
 api::AuditHook MakeAuditHook(std::shared_ptr<audit::AuditLog> log, std::shared_ptr<metrics::ServiceMetrics> m) {
@@ -98,7 +85,7 @@ int Serve(const ServeArgs& a) {
         std::fflush(stdout);
     }
 
-    StreamRootConfig rootc{EngineFrom(cfg->run.engine),
+    StreamRootConfig rootc{FromSection(cfg->run.engine),
                            {cfg->run.gallery.db, cfg->run.gallery.key_file, cfg->run.gallery.key_env},
                            {}};
     for (const auto& s : cfg->run.sinks) rootc.sinks.push_back(s);

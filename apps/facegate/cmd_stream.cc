@@ -102,19 +102,6 @@ nlohmann::json StatsJson(const pipeline::PipelineStats& s, double seconds) {
             {"streams", streams}};
 }
 
-EngineOptions FromSection(const pipeline::EngineSection& e) {
-    EngineOptions o;
-    o.pack = e.pack;
-    o.detector_pack = e.detector_pack;
-    o.embedder_pack = e.embedder_pack;
-    o.backend = e.backend;
-    o.threads = e.threads;
-    o.score_threshold = e.score_threshold;
-    o.min_face = e.min_face;
-    o.no_flip = !e.flip;
-    return o;
-}
-
 int RunConfigFile(const std::string& file, const std::string& draw_dir) {
     auto rc = pipeline::LoadRunConfig(file);
     if (!rc.ok()) return Fail(rc.status());

@@ -5,6 +5,19 @@
 
 namespace fg::cli {
 
+EngineOptions FromSection(const pipeline::EngineSection& e) {
+    EngineOptions o;
+    o.pack = e.pack;
+    o.detector_pack = e.detector_pack;
+    o.embedder_pack = e.embedder_pack;
+    o.backend = e.backend;
+    o.threads = e.threads;
+    o.score_threshold = e.score_threshold;
+    o.min_face = e.min_face;
+    o.no_flip = !e.flip;
+    return o;
+}
+
 Result<StreamRoot> StreamRoot::Build(const StreamRootConfig& config) {
     StreamRoot root;
     FG_ASSIGN_OR_RETURN(vision::EngineConfig ec, config.engine.ToConfig(true));

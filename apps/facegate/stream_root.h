@@ -13,8 +13,12 @@
 #include "common.h"
 #include "fg/events/sink.h"
 #include "fg/pipeline/pipeline.h"
+#include "fg/pipeline/run_config.h"
 
 namespace fg::cli {
+
+/// The engine options of a config file's "engine" section (run and serve files share it).
+EngineOptions FromSection(const pipeline::EngineSection& e);
 
 struct StreamRootConfig {
     EngineOptions engine;
