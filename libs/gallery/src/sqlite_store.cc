@@ -121,6 +121,20 @@ class Stmt {
     sqlite3_stmt* stmt_ = nullptr;
 };
 
+/// Columns 0-8 of a template query (face_id, subject_id, model_id, dim, key_id, sealed,
+/// quality, source, created_at) into `r`.
+void ReadTemplateColumns(Stmt& q, TemplateRecord& r) {
+    r.face_id = q.Int(0);
+    r.subject_id = q.Text(1);
+    r.model_id = q.Text(2);
+    r.dim = int(q.Int(3));
+    r.key_id = q.Text(4);
+    r.sealed = q.Blob(5);
+    r.quality = float(q.Real(6));
+    r.source = q.Text(7);
+    r.created_at = q.Int(8);
+}
+
 class SqliteStore final : public Store {
   public:
     explicit SqliteStore(std::string path) : path_(std::move(path)) {}
@@ -209,15 +223,7 @@ class SqliteStore final : public Store {
             const int rc = sqlite3_step(q.get());
             if (rc == SQLITE_ROW) {
                 TemplateRecord r;
-                r.face_id = q.Int(0);
-                r.subject_id = q.Text(1);
-                r.model_id = q.Text(2);
-                r.dim = int(q.Int(3));
-                r.key_id = q.Text(4);
-                r.sealed = q.Blob(5);
-                r.quality = float(q.Real(6));
-                r.source = q.Text(7);
-                r.created_at = q.Int(8);
+                ReadTemplateColumns(q, r);
                 out.push_back(std::move(r));
             } else if (rc != SQLITE_DONE) {
                 return Error("read templates");
@@ -751,15 +757,7 @@ class SqliteStore final : public Store {
         int rc;
         TemplateRecord r;
         while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
-            r.face_id = q.Int(0);
-            r.subject_id = q.Text(1);
-            r.model_id = q.Text(2);
-            r.dim = int(q.Int(3));
-            r.key_id = q.Text(4);
-            r.sealed = q.Blob(5);
-            r.quality = float(q.Real(6));
-            r.source = q.Text(7);
-            r.created_at = q.Int(8);
+            ReadTemplateColumns(q, r);
             r.crop = q.Blob(9);
             FG_RETURN_IF_ERROR(fn(r));
         }
