@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "fg/gallery/crypto.h"
 
+#include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -98,15 +103,69 @@ Result<TemplateKey> CreateKeyFile(const std::filesystem::path& path) {
     std::error_code ec;
     if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
     const std::string hex = Hex(bytes.data(), bytes.size()) + "\n";
-    FILE* f = std::fopen(path.c_str(), "wx");
-    if (!f)
+    // O_EXCL: never overwrite a key; mode 0600 at creation: no window in which the key is
+    // readable by others (the umask can only remove bits).
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
         return Unavailable("cannot create key file " + path.string() + ": " + std::strerror(errno));
-    ::chmod(path.c_str(), 0600);
-    const bool ok = std::fwrite(hex.data(), 1, hex.size(), f) == hex.size() &&
-                    std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
-    std::fclose(f);
-    if (!ok) return Unavailable("cannot write key file " + path.string());
+    size_t done = 0;
+    bool ok = true;
+    while (ok && done < hex.size()) {
+        const ssize_t w = ::write(fd, hex.data() + done, hex.size() - done);
+        ok = w > 0;
+        if (ok) done += size_t(w);
+    }
+    ok = ok && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) {
+        ::unlink(path.c_str());
+        return Unavailable("cannot write key file " + path.string());
+    }
+    // The new directory entry must survive a power cut too, or the key is lost with it.
+    FsyncParentDir(path);
     return MakeKey(std::move(bytes));
+}
+
+void FsyncParentDir(const std::filesystem::path& path) {
+    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    ::fsync(fd);
+    ::close(fd);
+}
+
+std::vector<std::string> KeyRing::old_ids() const {
+    std::vector<std::string> ids;
+    for (const TemplateKey& k : old_) ids.push_back(k.id);
+    return ids;
+}
+
+Result<std::string> KeyRing::Mac(const std::string& key_id, std::string_view data) const {
+    const TemplateKey* key = Find(key_id);
+    if (!key) return FailedPrecondition("key " + key_id + " is not in the key ring given");
+    static constexpr std::string_view kInfo = "facegate-gallery-settings-v1";
+    std::uint8_t derived[32];
+    size_t n = sizeof derived;
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr);
+    const bool ok =
+        ctx != nullptr && EVP_PKEY_derive_init(ctx) > 0 &&
+        EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) > 0 &&
+        EVP_PKEY_CTX_set1_hkdf_key(ctx, key->bytes.data(), int(key->bytes.size())) > 0 &&
+        EVP_PKEY_CTX_add1_hkdf_info(ctx, reinterpret_cast<const unsigned char*>(kInfo.data()),
+                                    int(kInfo.size())) > 0 &&
+        EVP_PKEY_derive(ctx, derived, &n) > 0 && n == sizeof derived;
+    EVP_PKEY_CTX_free(ctx);
+    if (!ok) return Internal("HKDF-SHA256 failed");
+    std::uint8_t mac[32];
+    unsigned mac_len = 0;
+    if (!HMAC(EVP_sha256(), derived, int(sizeof derived),
+              reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &mac_len) ||
+        mac_len != sizeof mac) {
+        OPENSSL_cleanse(derived, sizeof derived);
+        return Internal("HMAC-SHA256 failed");
+    }
+    OPENSSL_cleanse(derived, sizeof derived);
+    return Hex(mac, mac_len);
 }
 
 const TemplateKey* KeyRing::Find(const std::string& id) const {

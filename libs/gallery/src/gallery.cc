@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 
 #include <spdlog/spdlog.h>
@@ -90,6 +91,12 @@ Result<std::unique_ptr<Gallery>> Gallery::Open(const GalleryOptions& options) {
     auto impl = std::make_unique<Impl>();
     impl->options = options;
     impl->keys = options.keys;
+    const bool is_url = options.location.rfind("postgres", 0) == 0;
+    std::error_code ec;
+    if (!options.create_if_missing && !is_url && !std::filesystem::exists(options.location, ec)) {
+        return NotFound("gallery " + options.location +
+                        " does not exist (pass --create, or \"create\": true, to create it)");
+    }
     FG_ASSIGN_OR_RETURN(impl->store, OpenStore(options.location));
     if (impl->options.snapshot_path.empty() && impl->store->kind() == "sqlite") {
         impl->options.snapshot_path = options.location + ".index";
@@ -97,6 +104,7 @@ Result<std::unique_ptr<Gallery>> Gallery::Open(const GalleryOptions& options) {
     // The log position is read before the state it describes: a change committed in between is
     // then both loaded and later re-applied, which is harmless (applying is by face id and
     // idempotent), whereas the other order could miss it.
+    FG_RETURN_IF_ERROR(impl->CheckIntegrity());
     FG_ASSIGN_OR_RETURN(impl->applied_seq, impl->store->LastChange());
     FG_RETURN_IF_ERROR(impl->LoadSettings());
     FG_RETURN_IF_ERROR(impl->LoadIndex());
@@ -108,7 +116,7 @@ Gallery::Gallery(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Gallery::~Gallery() { StopFollowing(); }
 
 Status Gallery::Impl::LoadSettings() {
-    FG_ASSIGN_OR_RETURN(auto s, store->GetSetting("identify"));
+    FG_ASSIGN_OR_RETURN(auto s, ReadSetting("identify"));
     if (s) {
         nlohmann::json j = nlohmann::json::parse(*s, nullptr, false);
         if (j.is_discarded()) return DataLoss("stored settings are not JSON");
@@ -124,12 +132,20 @@ Status Gallery::Impl::LoadSettings() {
             FG_RETURN_IF_ERROR(d.Validate());
             settings = d;
         }
-        FG_RETURN_IF_ERROR(store->PutSetting("identify", settings.ToJson().dump()));
+        FG_RETURN_IF_ERROR(WriteSetting("identify", settings.ToJson().dump()));
     }
-    FG_ASSIGN_OR_RETURN(auto model, store->GetSetting("model_id"));
-    FG_ASSIGN_OR_RETURN(auto stored_dim, store->GetSetting("dim"));
+    FG_ASSIGN_OR_RETURN(auto model, ReadSetting("model_id"));
+    FG_ASSIGN_OR_RETURN(auto stored_dim, ReadSetting("dim"));
     model_id = model.value_or("");
     dim = stored_dim ? std::atoi(stored_dim->c_str()) : 0;
+    // An interrupted RotateKey: its marker is MACed with the new key, so a ring without it
+    // fails here with a message that says what to do.
+    FG_ASSIGN_OR_RETURN(auto rotation, ReadSetting("rotation"));
+    if (rotation && !rotation->empty()) {
+        spdlog::warn("gallery: a key rotation to key {} was interrupted; run rotate-key again to "
+                     "finish it (both keys are accepted until then)",
+                     *rotation);
+    }
     return Status::Ok();
 }
 
@@ -160,7 +176,7 @@ Status Gallery::UpdateSettings(const GallerySettings& s) {
     Impl& m = *impl_;
     FG_RETURN_IF_ERROR(s.Validate());
     std::lock_guard w(m.write_mu);
-    FG_RETURN_IF_ERROR(m.store->PutSetting("identify", s.ToJson().dump()));
+    FG_RETURN_IF_ERROR(m.WriteSetting("identify", s.ToJson().dump()));
     std::unique_lock lock(m.mu);
     const bool index_changed = s.index != m.settings.index;
     m.settings = s;
@@ -276,6 +292,8 @@ Result<EnrollResult> Gallery::EnrollBulkAs(std::span<const BulkFace> faces,
     for (size_t i = 0; i < faces.size(); ++i) {
         if (i > 0 && faces[i].subject_id == faces[i - 1].subject_id) continue;
         Status s = ValidateSubjectId(faces[i].subject_id);
+        if (s.ok() && options.create_subject && !faces[i].metadata.empty())
+            s = ValidateMetadata(faces[i].metadata);
         if (!s.ok()) return s.WithContext("face " + std::to_string(i));
     }
     std::lock_guard w(m.write_mu);
@@ -310,8 +328,8 @@ Result<EnrollResult> Gallery::EnrollBulkAs(std::span<const BulkFace> faces,
     }
     const int dim = int(units[0].size());
     if (options.model_id != m.model_id || dim != m.dim) {
-        FG_RETURN_IF_ERROR(m.store->PutSetting("model_id", options.model_id));
-        FG_RETURN_IF_ERROR(m.store->PutSetting("dim", std::to_string(dim)));
+        FG_RETURN_IF_ERROR(m.WriteSetting("model_id", options.model_id));
+        FG_RETURN_IF_ERROR(m.WriteSetting("dim", std::to_string(dim)));
         std::unique_lock lock(m.mu);
         m.model_id = options.model_id;
         m.dim = dim;
@@ -324,7 +342,6 @@ Result<EnrollResult> Gallery::EnrollBulkAs(std::span<const BulkFace> faces,
     {
         std::shared_lock lock(m.mu);
         const bool keep_crops = m.settings.keep_crops;
-        const std::string aad = TemplateAad(options.model_id);
         for (size_t i = 0; i < faces.size(); ++i) {
             const std::string& subject_id = faces[i].subject_id;
             if (!options.force && m.index && m.index->size() > 0) {
@@ -351,11 +368,8 @@ Result<EnrollResult> Gallery::EnrollBulkAs(std::span<const BulkFace> faces,
             r.subject_id = subject_id;
             r.model_id = options.model_id;
             r.dim = dim;
-            r.key_id = m.keys->current_id();
-            FG_ASSIGN_OR_RETURN(r.sealed, m.keys->Seal(units[i], aad));
-            if (keep_crops && !faces[i].face.crop.empty()) {
-                FG_ASSIGN_OR_RETURN(r.crop, m.keys->SealBytes(faces[i].face.crop, CropAad()));
-            }
+            // Sealed below, once the face ids are known.
+            if (keep_crops && !faces[i].face.crop.empty()) r.crop = faces[i].face.crop;
             r.quality = faces[i].face.quality;
             r.source = faces[i].face.source;
             records.push_back(std::move(r));
@@ -363,6 +377,19 @@ Result<EnrollResult> Gallery::EnrollBulkAs(std::span<const BulkFace> faces,
         }
     }
     if (records.empty()) return result;
+    // The face id is part of every template's associated data, so ids are reserved before
+    // sealing (never reused: a failed insert only leaves a gap).
+    {
+        FG_ASSIGN_OR_RETURN(std::vector<std::int64_t> ids,
+                            m.store->ReserveFaceIds(std::int64_t(records.size())));
+        if (ids.size() != records.size()) return Internal("the store reserved too few face ids");
+        for (size_t k = 0; k < records.size(); ++k) {
+            TemplateRecord& r = records[k];
+            r.face_id = ids[k];
+            const std::vector<std::uint8_t> crop = std::move(r.crop);
+            FG_RETURN_IF_ERROR(Impl::SealInto(*m.keys, r, units[kept[k]], crop));
+        }
+    }
     std::vector<Subject> create;
     if (options.create_subject) {
         for (size_t i : kept) {
@@ -370,7 +397,7 @@ Result<EnrollResult> Gallery::EnrollBulkAs(std::span<const BulkFace> faces,
             if (!create.empty() && create.back().id == f.subject_id) continue;
             create.push_back(Subject{
                 f.subject_id, f.display_name.empty() ? options.display_name : f.display_name,
-                metadata});
+                f.metadata.empty() ? metadata : f.metadata});
         }
     }
     FG_ASSIGN_OR_RETURN(result.face_ids, m.store->AddBulk(create, records, change_kind));
@@ -459,10 +486,7 @@ Result<Identification> Gallery::Identify(const Embedding& probe, int top_k) cons
         out.reason = "match";
     }
     lock.unlock();
-    for (Candidate& c : out.candidates) {
-        auto s = m.store->GetSubject(c.subject_id);
-        if (s.ok()) c.display_name = s->display_name;
-    }
+    m.names.Fill(*m.store, out.candidates);  // one query; cached names while the store is away
     return out;
 }
 
@@ -481,8 +505,7 @@ Result<float> Gallery::Verify(const Embedding& probe, const std::string& subject
         return FailedPrecondition("subject '" + subject_id + "' has no face templates");
     float best = -2.f;
     for (const TemplateRecord& r : records) {
-        FG_ASSIGN_OR_RETURN(std::vector<float> v,
-                            keys->Open(r.sealed, r.key_id, TemplateAad(r.model_id)));
+        FG_ASSIGN_OR_RETURN(std::vector<float> v, m.OpenTemplateLatest(keys, r));
         if (v.size() != unit.size()) return DataLoss("stored template has a different dimension");
         best = std::max(best, fg::Dot(v, unit));
     }

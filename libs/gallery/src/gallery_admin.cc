@@ -38,7 +38,21 @@ Status Gallery::MergeSubjects(const std::string& from, const std::string& into) 
     Impl& m = *impl_;
     if (from == into) return InvalidArgument("cannot merge a subject into itself");
     std::lock_guard w(m.write_mu);
-    FG_RETURN_IF_ERROR(m.store->MergeSubjects(from, into));
+    // The subject id is in every template's associated data: the moved templates are re-sealed
+    // for `into` and written in the merge's own transaction.
+    FG_RETURN_IF_ERROR(m.store->GetSubject(from).status());
+    FG_RETURN_IF_ERROR(m.store->GetSubject(into).status());
+    FG_ASSIGN_OR_RETURN(std::vector<TemplateRecord> moved, m.store->GetTemplates(from));
+    for (TemplateRecord& r : moved) {
+        FG_ASSIGN_OR_RETURN(std::vector<float> v, m.OpenTemplate(*m.keys, r));
+        std::vector<std::uint8_t> crop;
+        if (!r.crop.empty()) {
+            FG_ASSIGN_OR_RETURN(crop, m.OpenCrop(*m.keys, r));
+        }
+        r.subject_id = into;
+        FG_RETURN_IF_ERROR(Impl::SealInto(*m.keys, r, v, crop));
+    }
+    FG_RETURN_IF_ERROR(m.store->MergeSubjects(from, into, &moved));
     std::unique_lock lock(m.mu);
     const std::uint32_t f = m.InternSubject(from), t = m.InternSubject(into);
     for (auto& [face, subject] : m.face_subject) {
@@ -95,11 +109,15 @@ Result<std::int64_t> Gallery::Reembed(const std::string& model_id, const CropEmb
     std::vector<std::int64_t> ids;
     std::vector<float> vectors;
     int dim = 0;
-    const std::string aad = TemplateAad(model_id);
     FG_RETURN_IF_ERROR(m.store->ForEachTemplate(
         [&](const TemplateRecord& r) -> Status {
-            FG_ASSIGN_OR_RETURN(std::vector<std::uint8_t> crop,
-                                m.keys->OpenBytes(r.crop, r.key_id, CropAad()));
+            // The row's key id is replaced, its crop is not: both must be under one key.
+            if (r.key_id != m.keys->current_id()) {
+                return FailedPrecondition("face " + std::to_string(r.face_id) +
+                                          " is sealed with an older key: finish the key rotation "
+                                          "(gallery rotate-key) before re-embedding");
+            }
+            FG_ASSIGN_OR_RETURN(std::vector<std::uint8_t> crop, m.OpenCrop(*m.keys, r));
             FG_ASSIGN_OR_RETURN(std::vector<float> v, embed(crop));
             std::vector<float> unit;
             Status s = m.CheckEmbedding(std::span<const float>(v), unit, false);
@@ -108,10 +126,12 @@ Result<std::int64_t> Gallery::Reembed(const std::string& model_id, const CropEmb
             if (int(unit.size()) != dim) return Internal("the new embedder changed dimension");
             TemplateRecord t;
             t.face_id = r.face_id;
+            t.subject_id = r.subject_id;
             t.model_id = model_id;
             t.dim = dim;
             t.key_id = m.keys->current_id();
-            FG_ASSIGN_OR_RETURN(t.sealed, m.keys->Seal(unit, aad));
+            FG_ASSIGN_OR_RETURN(t.sealed,
+                                m.keys->Seal(unit, TemplateAad(t.face_id, t.subject_id, model_id)));
             updated.push_back(std::move(t));
             ids.push_back(r.face_id);
             vectors.insert(vectors.end(), unit.begin(), unit.end());
@@ -120,10 +140,16 @@ Result<std::int64_t> Gallery::Reembed(const std::string& model_id, const CropEmb
         true));
     GallerySettings next = settings();
     if (new_threshold) next.threshold = *new_threshold;
-    std::vector<std::pair<std::string, std::string>> put = {{"identify", next.ToJson().dump()}};
+    std::vector<std::pair<std::string, std::string>> put;
+    auto add = [&](const std::string& k, const std::string& v) -> Status {
+        FG_ASSIGN_OR_RETURN(std::string sealed, Impl::SealSetting(*m.keys, k, v));
+        put.emplace_back(k, std::move(sealed));
+        return Status::Ok();
+    };
+    FG_RETURN_IF_ERROR(add("identify", next.ToJson().dump()));
     if (!updated.empty()) {
-        put.emplace_back("model_id", model_id);
-        put.emplace_back("dim", std::to_string(dim));
+        FG_RETURN_IF_ERROR(add("model_id", model_id));
+        FG_RETURN_IF_ERROR(add("dim", std::to_string(dim)));
     }
     FG_RETURN_IF_ERROR(m.store->ReplaceTemplates(updated, put));
     std::unique_lock lock(m.mu);
@@ -144,42 +170,65 @@ Result<std::int64_t> Gallery::RotateKey(std::shared_ptr<const KeyRing> keys) {
     Impl& m = *impl_;
     if (!keys) return InvalidArgument("no key");
     std::lock_guard w(m.write_mu);
+    // Refuse rings that would strand rows: the key now in use must be in the new ring (as an
+    // old key), and an interrupted rotation is finished with its own target key first.
+    if (!keys->Has(m.keys->current_id())) {
+        return InvalidArgument("the new key ring must also hold the gallery's current key " +
+                               m.keys->current_id() + " (as an old key) to re-encrypt its rows");
+    }
+    FG_ASSIGN_OR_RETURN(std::optional<std::string> pending, m.ReadSetting(*keys, "rotation"));
+    if (pending && !pending->empty() && *pending != keys->current_id()) {
+        return FailedPrecondition("a key rotation to key " + *pending +
+                                  " was interrupted; finish it with that key first");
+    }
+    // Recorded first (MACed with the new key): while it stands, rows and settings under either
+    // key are accepted, so a crash between batches leaves a gallery that opens with both keys,
+    // and running the rotation again resumes it (rows already under the new key are skipped).
+    FG_ASSIGN_OR_RETURN(std::string marker,
+                        Impl::SealSetting(*keys, "rotation", keys->current_id()));
+    FG_RETURN_IF_ERROR(m.store->PutSetting("rotation", marker));
+    {
+        // Readers switch to the new ring now (it holds the old key too): rows change key under
+        // them from the first batch on.
+        std::unique_lock lock(m.mu);
+        m.keys = keys;
+    }
     FG_ASSIGN_OR_RETURN(std::vector<FaceRef> refs, m.store->ListFaceRefs());
     std::vector<std::string> subjects;
-    for (const FaceRef& r : refs) {
-        if (subjects.empty() || subjects.back() != r.subject_id) subjects.push_back(r.subject_id);
-    }
+    for (const FaceRef& r : refs) subjects.push_back(r.subject_id);
     std::sort(subjects.begin(), subjects.end());
     subjects.erase(std::unique(subjects.begin(), subjects.end()), subjects.end());
     std::int64_t done = 0;
+    int batches = 0;
     std::vector<TemplateRecord> batch;
     auto flush = [&]() -> Status {
         if (batch.empty()) return Status::Ok();
         FG_RETURN_IF_ERROR(m.store->UpdateSealed(batch));
         done += std::int64_t(batch.size());
         batch.clear();
+        CrashAfterBatchForTest(++batches);
         return Status::Ok();
     };
     for (const std::string& s : subjects) {
         FG_ASSIGN_OR_RETURN(std::vector<TemplateRecord> records, m.store->GetTemplates(s));
         for (TemplateRecord& r : records) {
             if (r.key_id == keys->current_id()) continue;
-            FG_ASSIGN_OR_RETURN(std::vector<float> v,
-                                keys->Open(r.sealed, r.key_id, TemplateAad(r.model_id)));
-            FG_ASSIGN_OR_RETURN(r.sealed, keys->Seal(v, TemplateAad(r.model_id)));
+            FG_ASSIGN_OR_RETURN(std::vector<float> v, m.OpenTemplate(*keys, r));
+            std::vector<std::uint8_t> crop;
             if (!r.crop.empty()) {
-                FG_ASSIGN_OR_RETURN(std::vector<std::uint8_t> crop,
-                                    keys->OpenBytes(r.crop, r.key_id, CropAad()));
-                FG_ASSIGN_OR_RETURN(r.crop, keys->SealBytes(crop, CropAad()));
+                FG_ASSIGN_OR_RETURN(crop, m.OpenCrop(*keys, r));
             }
-            r.key_id = keys->current_id();
+            FG_RETURN_IF_ERROR(Impl::SealInto(*keys, r, v, crop));
             batch.push_back(std::move(r));
         }
-        if (batch.size() >= 2000) FG_RETURN_IF_ERROR(flush());
+        if (int(batch.size()) >= m.options.rewrite_batch) FG_RETURN_IF_ERROR(flush());
     }
     FG_RETURN_IF_ERROR(flush());
+    // Every setting under the new key, then the rotation is recorded as finished.
+    FG_RETURN_IF_ERROR(m.ResealSettings(*keys));
+    FG_ASSIGN_OR_RETURN(std::string finished, Impl::SealSetting(*keys, "rotation", ""));
+    FG_RETURN_IF_ERROR(m.store->PutSetting("rotation", finished));
     std::unique_lock lock(m.mu);
-    m.keys = std::move(keys);
     m.snapshot_stale = true;
     // The old snapshot is sealed with the old key: drop it rather than leave it behind.
     m.RemoveSnapshotFile();

@@ -125,8 +125,7 @@ Status Gallery::Impl::ApplyAdded(const std::vector<std::int64_t>& face_ids) {
                             "/" + std::to_string(r.dim) + ", the gallery " + model + "/" +
                             std::to_string(d));
         }
-        FG_ASSIGN_OR_RETURN(std::vector<float> v,
-                            ring->Open(r.sealed, r.key_id, TemplateAad(r.model_id)));
+        FG_ASSIGN_OR_RETURN(std::vector<float> v, OpenTemplateLatest(ring, r));
         if (int(v.size()) != d)
             return DataLoss("template " + std::to_string(r.face_id) + " has a bad length");
         ids.push_back(r.face_id);
@@ -159,9 +158,9 @@ Status Gallery::Impl::ApplyRemoved(const std::vector<std::int64_t>& face_ids) {
 }
 
 Status Gallery::Impl::ApplySettings(bool reembedded) {
-    FG_ASSIGN_OR_RETURN(auto stored, store->GetSetting("identify"));
-    FG_ASSIGN_OR_RETURN(auto stored_model, store->GetSetting("model_id"));
-    FG_ASSIGN_OR_RETURN(auto stored_dim, store->GetSetting("dim"));
+    FG_ASSIGN_OR_RETURN(auto stored, ReadSetting("identify"));
+    FG_ASSIGN_OR_RETURN(auto stored_model, ReadSetting("model_id"));
+    FG_ASSIGN_OR_RETURN(auto stored_dim, ReadSetting("dim"));
     GallerySettings next;
     {
         std::shared_lock lock(mu);

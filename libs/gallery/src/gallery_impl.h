@@ -5,6 +5,7 @@
 //   gallery_export.cc    the documented export and its import
 //   gallery_snapshot.cc  index load from a sealed snapshot or rebuild from the store, save
 //   gallery_follow.cc    the change log: Refresh and the follower thread
+//   gallery_integrity.cc row bindings, authenticated settings, v3 migration
 #pragma once
 
 #include <chrono>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "fg/gallery/gallery.h"
+#include "name_cache.h"
 
 namespace fg::gallery {
 
@@ -55,6 +57,12 @@ struct Gallery::Impl {
     std::condition_variable follow_cv;
     bool follow_stop = false;
     std::thread follower;
+    // Identify's display names: one store query, a cache for outages (thread-safe itself).
+    mutable internal::NameCache names;
+    // Integrity format (docs/gallery.md, "Integrity"). Set by Open only, before the gallery is
+    // shared: true while a v3 gallery (templates bound to their model only, settings in clear)
+    // is being migrated, when the old associated data and unauthenticated settings are accepted.
+    bool accept_legacy = false;
 
     // gallery_follow.cc (write_mu held by the caller for Refresh and ApplyChange)
     Result<int> Refresh();
@@ -66,6 +74,35 @@ struct Gallery::Impl {
 
     // gallery.cc
     Status LoadSettings();
+
+    // gallery_integrity.cc. ReadSetting/WriteSetting are the ONLY way to read or write a
+    // setting (every key: identify, model_id, dim, calibration, ...): values are stored as
+    // "fgmac1:<key id>:<hmac>:<value>", the HMAC binding the setting's name and value under a
+    // key derived from the gallery key, so a value changed in the database is DataLoss.
+    Result<std::optional<std::string>> ReadSetting(const std::string& key) const;
+    Result<std::optional<std::string>> ReadSetting(const KeyRing& ring,
+                                                   const std::string& key) const;
+    Status WriteSetting(const std::string& key, const std::string& value);
+    /// The stored form of a setting, MACed with `ring`'s current key (for the store calls that
+    /// write settings inside a bigger transaction, like ReplaceTemplates).
+    static Result<std::string> SealSetting(const KeyRing& ring, const std::string& key,
+                                           const std::string& value);
+    /// Open a template / crop checking its binding to its row (face id, subject id, model).
+    Result<std::vector<float>> OpenTemplate(const KeyRing& ring, const TemplateRecord& r) const;
+    /// OpenTemplate for readers that copied `ring` earlier without holding `mu` (Verify,
+    /// Export, the follower): a row sealed with a key the copy lacks (a rotation started since)
+    /// re-copies the gallery's ring once. Must not be called with `mu` held.
+    Result<std::vector<float>> OpenTemplateLatest(std::shared_ptr<const KeyRing>& ring,
+                                                  const TemplateRecord& r) const;
+    Result<std::vector<std::uint8_t>> OpenCrop(const KeyRing& ring, const TemplateRecord& r) const;
+    /// Seals `values` (and `crop`, when not empty) into `r` for its face id, subject and model,
+    /// with `ring`'s current key.
+    static Status SealInto(const KeyRing& ring, TemplateRecord& r, std::span<const float> values,
+                           std::span<const std::uint8_t> crop);
+    /// Opens a gallery's integrity state; migrates a v3 gallery (resumable). Called by Open.
+    Status CheckIntegrity();
+    /// Re-MACs every known setting under `ring`'s current key (after a rotation).
+    Status ResealSettings(const KeyRing& ring);
     IndexConfig ResolvedIndexConfig() const;
     std::uint32_t InternSubject(const std::string& id);
     /// Checks length (against the gallery's dim when `check_dim`), NaN/Inf and zero, and
@@ -83,9 +120,21 @@ struct Gallery::Impl {
     void RemoveSnapshotFile() const;
 };
 
-// AAD binding a sealed blob to what it is (a template of one model, or a crop).
-inline std::string TemplateAad(const std::string& model_id) { return "fg-template-v1|" + model_id; }
-inline std::string CropAad() { return "fg-crop-v1"; }
+// AAD binding a sealed blob to its row: face id, subject id (length-prefixed: ids may hold
+// '|') and, for templates, the model. v1 (schema 3 galleries) bound the model only; it is read
+// only while such a gallery is migrated (gallery_integrity.cc).
+std::string TemplateAad(std::int64_t face_id, const std::string& subject_id,
+                        const std::string& model_id);
+std::string CropAad(std::int64_t face_id, const std::string& subject_id);
+inline std::string LegacyTemplateAad(const std::string& model_id) {
+    return "fg-template-v1|" + model_id;
+}
+inline std::string LegacyCropAad() { return "fg-crop-v1"; }
+/// Crash tests: when FG_GALLERY_TEST_CRASH_AFTER_BATCH is `batches_done`, dies like kill -9
+/// (after that many committed batches of a key rotation or an integrity migration).
+void CrashAfterBatchForTest(int batches_done);
+/// Setting names every gallery may hold (migration and rotation re-MAC them all).
+extern const char* const kSettingKeys[];
 
 Status ValidateSubjectId(const std::string& id);
 Status ValidateMetadata(const std::string& text);

@@ -2,6 +2,7 @@
 // The gallery's index on open and close: load a sealed snapshot when it holds exactly the
 // store's face ids, otherwise rebuild from the store; write one back when worthwhile.
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,7 +21,9 @@ namespace fg::gallery {
 namespace {
 
 constexpr char kSnapshotMagic[4] = {'F', 'G', 'S', 'N'};
-constexpr std::uint32_t kSnapshotFormat = 1;
+// 2: the header carries the SHA-256 of the face -> subject map (below), also in the AAD.
+constexpr std::uint32_t kSnapshotFormat = 2;
+constexpr size_t kOwnersHash = 64;  // hex
 
 // Snapshot files are replaced atomically so a crash leaves the old one or the new one.
 Status WriteFileAtomic(const std::string& path, const std::vector<std::uint8_t>& bytes) {
@@ -46,7 +49,36 @@ Status WriteFileAtomic(const std::string& path, const std::vector<std::uint8_t>&
     }
     ::close(fd);
     if (std::rename(tmp.c_str(), path.c_str()) != 0) return Unavailable("cannot rename " + tmp);
+    // The rename is durable only once the directory is.
+    FsyncParentDir(path);
     return Status::Ok();
+}
+
+// The snapshot's associated data binds it to the store's face -> subject map (a SHA-256 of the
+// sorted face ids and their subjects): the vectors come from the sealed snapshot, the owners
+// from the store, and a subject_id changed in the database must not pass unseen. A mismatch
+// just rebuilds from the store, where every row's own binding is checked.
+template <typename SubjectOf>
+std::string OwnersHash(const std::vector<std::int64_t>& ids, SubjectOf subject_of) {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+    for (size_t i = 0; i < ids.size(); ++i) {
+        const std::string& s = subject_of(i);
+        const std::uint64_t head[2] = {std::uint64_t(ids[i]), s.size()};
+        EVP_DigestUpdate(ctx, head, sizeof head);
+        EVP_DigestUpdate(ctx, s.data(), s.size());
+    }
+    unsigned char digest[32] = {};
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx, digest, &len);
+    EVP_MD_CTX_free(ctx);
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : digest) {
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    }
+    return out;
 }
 
 }  // namespace
@@ -92,9 +124,20 @@ Status Gallery::Impl::LoadIndex() {
                 const std::string key_id(reinterpret_cast<const char*>(bytes.data() + 12), key_len);
                 std::span<std::uint8_t> sealed(bytes.data() + 12 + key_len,
                                                bytes.size() - 12 - key_len);
-                auto plain =
-                    keys->OpenBytesInPlace(sealed, key_id, "fg-index-snapshot-v1|" + model_id);
-                if (!plain.ok()) {
+                const std::string owners = OwnersHash(
+                    store_ids, [&](size_t i) -> const std::string& { return refs[i].subject_id; });
+                const bool same_owners =
+                    sealed.size() > kOwnersHash &&
+                    std::memcmp(sealed.data(), owners.data(), kOwnersHash) == 0;
+                auto plain = same_owners
+                                 ? keys->OpenBytesInPlace(sealed.subspan(kOwnersHash), key_id,
+                                                          "fg-index-snapshot-v2|" + model_id +
+                                                              "|" + owners)
+                                 : Result<std::span<std::uint8_t>>(
+                                       FailedPrecondition("stale"));
+                if (!same_owners) {
+                    why = "snapshot stale (its templates or their subjects differ from the store's)";
+                } else if (!plain.ok()) {
                     why = "snapshot unreadable: " + plain.status().message();
                 } else {
                     auto loaded = FaceIndex::Deserialize(ResolvedIndexConfig(), *plain);
@@ -124,8 +167,7 @@ Status Gallery::Impl::RebuildIndex(const std::string& why) {
                             "/" + std::to_string(r.dim) + ", the gallery " + model_id + "/" +
                             std::to_string(dim));
         }
-        FG_ASSIGN_OR_RETURN(std::vector<float> v,
-                            keys->Open(r.sealed, r.key_id, TemplateAad(r.model_id)));
+        FG_ASSIGN_OR_RETURN(std::vector<float> v, OpenTemplate(*keys, r));
         if (int(v.size()) != dim)
             return DataLoss("template " + std::to_string(r.face_id) + " has a bad length");
         ids.push_back(r.face_id);
@@ -155,13 +197,24 @@ Status Gallery::SaveSnapshot() {
         return Status::Ok();
     }
     FG_ASSIGN_OR_RETURN(std::vector<std::uint8_t> plain, m.index->Serialize());
+    const std::vector<std::int64_t> ids = m.index->Ids();
+    std::vector<const std::string*> owners(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+        auto it = m.face_subject.find(ids[i]);
+        if (it == m.face_subject.end())
+            return Internal("face " + std::to_string(ids[i]) + " has no subject in memory");
+        owners[i] = &m.subject_names[it->second];
+    }
+    const std::string hash =
+        OwnersHash(ids, [&](size_t i) -> const std::string& { return *owners[i]; });
     FG_ASSIGN_OR_RETURN(std::vector<std::uint8_t> sealed,
-                        m.keys->SealBytes(plain, "fg-index-snapshot-v1|" + m.model_id));
+                        m.keys->SealBytes(plain, "fg-index-snapshot-v2|" + m.model_id + "|" + hash));
     std::vector<std::uint8_t> file(kSnapshotMagic, kSnapshotMagic + 4);
     const std::uint32_t header[2] = {kSnapshotFormat, std::uint32_t(m.keys->current_id().size())};
     const auto* h = reinterpret_cast<const std::uint8_t*>(header);
     file.insert(file.end(), h, h + sizeof header);
     file.insert(file.end(), m.keys->current_id().begin(), m.keys->current_id().end());
+    file.insert(file.end(), hash.begin(), hash.end());
     file.insert(file.end(), sealed.begin(), sealed.end());
     FG_RETURN_IF_ERROR(WriteFileAtomic(m.options.snapshot_path, file));
     m.snapshot_stale = false;

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // PostgreSQL store through libpq, for several nodes sharing one gallery. Same schema and
 // semantics as the SQLite store; every mutation is one transaction; migrations run on open
-// under an advisory lock so nodes starting together do not race.
+// under an advisory lock so nodes starting together do not race. Every round trip has a
+// deadline (statement_timeout + 2 s, client side), so a hung server or network makes calls fail
+// with Unavailable instead of blocking their thread (docs/gallery.md, "PostgreSQL").
 // Over 600 lines on purpose: one class holding every SQL statement of this back end (with its
 // change log), which reads best in one place next to the schema.
 #include <libpq-fe.h>
@@ -9,7 +11,9 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -64,10 +68,121 @@ constexpr const char* kChannel = "fg_gallery_changes";
 constexpr int kSchemaVersion = int(std::size(kMigrations));
 constexpr std::int64_t kMigrationLock = 0x4647'4741'4c4cLL;  // "FGGALL"
 
+using Clock = std::chrono::steady_clock;
+
+/// What a gallery URL configures beyond libpq (docs/gallery.md, "PostgreSQL"): libpq's own
+/// connect_timeout (seconds, added when absent) and statement_timeout (milliseconds, 0 = none),
+/// which is taken out of the URL because libpq rejects parameters it does not know.
+struct PgOptions {
+    std::string conninfo;
+    int connect_timeout_s = 5;
+    int statement_timeout_ms = 10000;
+    /// Identify's name lookup waits at most this long, then identify uses its name cache.
+    int lookup_timeout_ms = 2000;
+};
+
+Result<int> ParseCount(const std::string& key, const std::string& value, int max) {
+    if (value.empty() || value.size() > 9 ||
+        value.find_first_not_of("0123456789") != std::string::npos || std::stoi(value) > max) {
+        return InvalidArgument("PostgreSQL URL parameter " + key + "='" + value +
+                               "' must be a whole number up to " + std::to_string(max));
+    }
+    return std::stoi(value);
+}
+
+Result<PgOptions> ParseOptions(const std::string& url) {
+    PgOptions o;
+    const size_t q = url.find('?');
+    std::string query = q == std::string::npos ? "" : url.substr(q + 1);
+    std::string kept;
+    bool has_connect_timeout = false;
+    for (size_t at = 0; at <= query.size();) {
+        size_t end = query.find('&', at);
+        if (end == std::string::npos) end = query.size();
+        const std::string item = query.substr(at, end - at);
+        at = end + 1;
+        if (item.empty()) continue;
+        const size_t eq = item.find('=');
+        const std::string key = item.substr(0, eq);
+        const std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
+        if (key == "statement_timeout") {
+            FG_ASSIGN_OR_RETURN(o.statement_timeout_ms, ParseCount(key, value, 86'400'000));
+            continue;  // ours, not libpq's
+        }
+        if (key == "connect_timeout") {
+            FG_ASSIGN_OR_RETURN(o.connect_timeout_s, ParseCount(key, value, 86'400));
+            if (o.connect_timeout_s == 0) {
+                return InvalidArgument("PostgreSQL URL parameter connect_timeout=0 would wait "
+                                       "forever for an unreachable server; give seconds (>= 2)");
+            }
+            has_connect_timeout = true;
+        }
+        kept += (kept.empty() ? "" : "&") + item;
+    }
+    if (!has_connect_timeout) {
+        kept += (kept.empty() ? "" : "&") + std::string("connect_timeout=") +
+                std::to_string(o.connect_timeout_s);
+    }
+    o.conninfo = url.substr(0, q) + "?" + kept;
+    if (o.statement_timeout_ms > 0) {
+        o.lookup_timeout_ms = std::min(o.lookup_timeout_ms, o.statement_timeout_ms);
+    }
+    return o;
+}
+
+/// Waits until `fd` is ready for `events` or `deadline` passes (false).
+bool WaitFd(int fd, short events, Clock::time_point deadline) {
+    for (;;) {
+        const auto left =
+            std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0) return false;
+        pollfd p{fd, events, 0};
+        const int r = ::poll(&p, 1, int(std::min<long long>(left, INT_MAX)));
+        if (r > 0 || (r < 0 && errno != EINTR)) return true;  // libpq reports socket errors
+    }
+}
+
 struct ResultFree {
     void operator()(PGresult* r) const { PQclear(r); }
 };
 using Res = std::unique_ptr<PGresult, ResultFree>;
+
+bool Good(const PGresult* r) {
+    const auto st = PQresultStatus(r);
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+/// The outcome of the query just sent on `c` (the first failed result, else the last one),
+/// waiting at most until `deadline`. A null result means the connection failed (see
+/// PQerrorMessage); `timed_out` means the deadline passed and `c` is unusable (its protocol
+/// state is unknown: the caller drops it).
+Res Collect(PGconn* c, Clock::time_point deadline, bool& timed_out) {
+    timed_out = false;
+    for (;;) {  // a non-blocking connection may hold unsent bytes
+        const int f = PQflush(c);
+        if (f == 0) break;
+        if (f < 0) return Res();
+        if (!WaitFd(PQsocket(c), POLLIN | POLLOUT, deadline)) {
+            timed_out = true;
+            return Res();
+        }
+        if (!PQconsumeInput(c)) return Res();
+    }
+    Res keep;
+    for (;;) {
+        while (PQisBusy(c)) {
+            if (!WaitFd(PQsocket(c), POLLIN, deadline)) {
+                timed_out = true;
+                return Res();
+            }
+            if (!PQconsumeInput(c)) return Res();
+        }
+        PGresult* r = PQgetResult(c);
+        if (!r) return keep;
+        Res cur(r);
+        if (!keep || Good(keep.get())) keep = std::move(cur);
+    }
+}
 
 /// "($k+1, ..., $k+n)" for row `row` of a multi-row VALUES list (with a leading comma).
 std::string Placeholders(size_t row, int n) {
@@ -119,10 +234,11 @@ class Params {
 
 class PostgresStore final : public Store {
   public:
-    explicit PostgresStore(std::string conninfo) : conninfo_(std::move(conninfo)) {}
+    explicit PostgresStore(PgOptions options) : opts_(std::move(options)) {}
     ~PostgresStore() override {
         if (conn_) PQfinish(conn_);
         if (listen_) PQfinish(listen_);
+        if (names_) PQfinish(names_);
     }
 
     Status Open() {
@@ -147,9 +263,7 @@ class PostgresStore final : public Store {
                     ", newer than this facegate understands; upgrade facegate");
             }
             for (int v = version; v < kSchemaVersion; ++v) {
-                Res m(PQexec(conn_, kMigrations[v]));
-                if (PQresultStatus(m.get()) != PGRES_COMMAND_OK)
-                    return Error("schema migration", m.get());
+                FG_RETURN_IF_ERROR(Simple(kMigrations[v], "schema migration"));
             }
             return Run("UPDATE fg_schema SET version = $1", Params().Int(kSchemaVersion)).status();
         });
@@ -196,14 +310,19 @@ class PostgresStore final : public Store {
         std::lock_guard lock(listen_mu_);
         if (!listen_ || PQstatus(listen_) != CONNECTION_OK) {
             if (listen_) PQfinish(listen_);
-            listen_ = PQconnectdb(conninfo_.c_str());
-            if (PQstatus(listen_) != CONNECTION_OK) {
+            listen_ = PQconnectdb(opts_.conninfo.c_str());
+            bool timed_out = false;
+            Res r;
+            if (PQstatus(listen_) == CONNECTION_OK &&
+                PQsendQuery(listen_, (std::string("LISTEN ") + kChannel).c_str())) {
+                r = Collect(listen_, Deadline(), timed_out);
+            }
+            if (!r || !Good(r.get())) {
                 PQfinish(listen_);
                 listen_ = nullptr;
-                return Unavailable("cannot connect to PostgreSQL to LISTEN");
+                return Unavailable(timed_out ? "PostgreSQL did not answer LISTEN in time"
+                                             : "cannot connect to PostgreSQL to LISTEN");
             }
-            Res r(PQexec(listen_, (std::string("LISTEN ") + kChannel).c_str()));
-            if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) return Error("listen", r.get());
         }
         bool got = false;
         auto drain = [&] {
@@ -259,6 +378,57 @@ class PostgresStore final : public Store {
         return ReadSubject(r.get(), 0);
     }
 
+    // Its own connection and lock: identification must not queue behind a bulk write on the
+    // main connection, and waits at most lookup_timeout (then identify uses its name cache).
+    Result<std::unordered_map<std::string, std::string>> GetDisplayNames(
+        const std::vector<std::string>& ids) override {
+        const auto budget = std::chrono::milliseconds(opts_.lookup_timeout_ms);
+        std::unique_lock lock(names_mu_, std::defer_lock);
+        if (!lock.try_lock_for(budget)) return Unavailable("PostgreSQL name lookup busy");
+        std::unordered_map<std::string, std::string> out;
+        if (ids.empty()) return out;
+        if (!names_ || PQstatus(names_) != CONNECTION_OK) {
+            if (names_) PQfinish(names_);
+            std::string error;
+            names_ = Dial(error);
+            if (!names_) return Unavailable("cannot connect to PostgreSQL: " + error);
+        }
+        const auto deadline = Clock::now() + budget;
+        constexpr size_t kChunk = 1000;
+        for (size_t at = 0; at < ids.size(); at += kChunk) {
+            const size_t end = std::min(ids.size(), at + kChunk);
+            std::string sql = "SELECT id, display_name FROM subjects WHERE id IN (";
+            Params p;
+            for (size_t i = at; i < end; ++i) {
+                sql += (i == at ? "$" : ",$") + std::to_string(i - at + 1);
+                p.Text(ids[i]);
+            }
+            std::vector<const char*> values;
+            std::vector<int> lengths;
+            p.Fill(values, lengths);
+            bool timed_out = false;
+            Res r;
+            if (PQsendQueryParams(names_, (sql + ")").c_str(), p.size(), nullptr, values.data(),
+                                  lengths.data(), p.formats(), 0)) {
+                r = Collect(names_, deadline, timed_out);
+            }
+            if (timed_out) {
+                PQfinish(names_);
+                names_ = nullptr;
+                return Unavailable("PostgreSQL did not answer the name lookup within " +
+                                   std::to_string(opts_.lookup_timeout_ms) + " ms");
+            }
+            if (!r || !Good(r.get())) {
+                std::string m = r ? PQresultErrorMessage(r.get()) : PQerrorMessage(names_);
+                while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+                return Unavailable("PostgreSQL name lookup failed: " + m);
+            }
+            for (int i = 0; i < PQntuples(r.get()); ++i)
+                out[PQgetvalue(r.get(), i, 0)] = PQgetvalue(r.get(), i, 1);
+        }
+        return out;
+    }
+
     Status RenameSubject(const std::string& id, const std::string& name) override {
         std::lock_guard lock(mu_);
         return Tx([&] { return UpdateOne("display_name", name, id, "rename"); });
@@ -269,7 +439,8 @@ class PostgresStore final : public Store {
         return Tx([&] { return UpdateOne("metadata", metadata, id, "metadata"); });
     }
 
-    Status MergeSubjects(const std::string& from, const std::string& into) override {
+    Status MergeSubjects(const std::string& from, const std::string& into,
+                         const std::vector<TemplateRecord>* resealed) override {
         std::lock_guard lock(mu_);
         return Tx([&]() -> Status {
             FG_RETURN_IF_ERROR(RequireSubject(from));
@@ -286,6 +457,22 @@ class PostgresStore final : public Store {
             FG_RETURN_IF_ERROR(Run("UPDATE subjects SET updated_at = $1 WHERE id = $2",
                                    Params().Int(NowSeconds()).Text(into))
                                    .status());
+            if (resealed) {
+                // The subject id is in the templates' associated data: their re-sealed blobs
+                // commit with the move, and must be exactly the moved faces.
+                std::vector<std::int64_t> given;
+                for (const TemplateRecord& r : *resealed) given.push_back(r.face_id);
+                std::sort(given.begin(), given.end());
+                if (given != ids)
+                    return Unavailable("the subject's templates changed during the merge; retry it");
+                for (const TemplateRecord& r : *resealed) {
+                    FG_RETURN_IF_ERROR(
+                        Run("UPDATE faces SET sealed = $1, key_id = $2, crop = $3 WHERE id = $4",
+                            Params().Bytes(r.sealed).Text(r.key_id).BytesOrNull(r.crop).Int(
+                                r.face_id))
+                            .status());
+                }
+            }
             return Bump(internal::Note("merge", from, std::move(ids), into));
         });
     }
@@ -358,16 +545,13 @@ class PostgresStore final : public Store {
                 FG_RETURN_IF_ERROR(Run(sql + " ON CONFLICT (id) DO NOTHING", p).status());
             }
             if (records.empty()) return Bump(internal::Note(change_kind));
-            FG_ASSIGN_OR_RETURN(Res seq,
-                                Run("SELECT nextval(pg_get_serial_sequence('faces', 'id')) "
-                                    "FROM generate_series(1, $1)",
-                                    Params().Int(std::int64_t(records.size()))));
-            if (size_t(PQntuples(seq.get())) != records.size())
-                return Internal("postgres: the face id sequence returned too few values");
             ids.clear();
-            for (int i = 0; i < PQntuples(seq.get()); ++i)
-                ids.push_back(std::atoll(PQgetvalue(seq.get(), i, 0)));
-            std::sort(ids.begin(), ids.end());  // ascending in record order, as in SQLite
+            if (records.front().face_id != 0) {
+                // Reserved by ReserveFaceIds (the ids are sealed into the templates).
+                for (const TemplateRecord& r : records) ids.push_back(r.face_id);
+            } else {
+                FG_ASSIGN_OR_RETURN(ids, NextFaceIds(std::int64_t(records.size())));
+            }
             for (size_t at = 0; at < records.size(); at += kRows) {
                 const size_t end = std::min(records.size(), at + kRows);
                 std::string sql =
@@ -404,6 +588,28 @@ class PostgresStore final : public Store {
             for (TemplateRecord& r : records) r.face_id = 0;
             return s;
         }
+        return ids;
+    }
+
+    Result<std::vector<std::int64_t>> ReserveFaceIds(std::int64_t n) override {
+        if (n < 0) return InvalidArgument("negative face id count");
+        std::lock_guard lock(mu_);
+        FG_RETURN_IF_ERROR(Ready());
+        return NextFaceIds(n);
+    }
+
+    /// `n` ids from the faces sequence, ascending (never reused, even when rolled back).
+    Result<std::vector<std::int64_t>> NextFaceIds(std::int64_t n) {
+        std::vector<std::int64_t> ids;
+        if (n == 0) return ids;
+        FG_ASSIGN_OR_RETURN(Res seq, Run("SELECT nextval(pg_get_serial_sequence('faces', 'id')) "
+                                         "FROM generate_series(1, $1)",
+                                         Params().Int(n)));
+        if (PQntuples(seq.get()) != n)
+            return Internal("postgres: the face id sequence returned too few values");
+        for (int i = 0; i < PQntuples(seq.get()); ++i)
+            ids.push_back(std::atoll(PQgetvalue(seq.get(), i, 0)));
+        std::sort(ids.begin(), ids.end());
         return ids;
     }
 
@@ -547,27 +753,60 @@ class PostgresStore final : public Store {
         "SELECT id, subject_id, model_id, dim, key_id, sealed, quality, source, created_at, NULL "
         "FROM faces";
 
+    /// A fresh connection: non-blocking (sends never wait on a stalled peer), quiet, with the
+    /// server-side statement timeout. nullptr + message when it fails (bounded by
+    /// connect_timeout).
+    PGconn* Dial(std::string& error) {
+        PGconn* c = PQconnectdb(opts_.conninfo.c_str());
+        if (PQstatus(c) == CONNECTION_OK && PQsetnonblocking(c, 1) == 0) {
+            const std::string setup = "SET client_min_messages = warning; SET statement_timeout = " +
+                                      std::to_string(opts_.statement_timeout_ms);
+            bool timed_out = false;
+            Res r;
+            if (PQsendQuery(c, setup.c_str())) r = Collect(c, Deadline(), timed_out);
+            if (r && Good(r.get())) return c;
+            error = timed_out ? "no answer to the session set-up in time" : PQerrorMessage(c);
+        } else {
+            error = PQerrorMessage(c);
+        }
+        while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
+        std::replace(error.begin(), error.end(), '\n', ' ');  // one log line
+        PQfinish(c);
+        return nullptr;
+    }
+
     Status Connect() {
         if (conn_) PQfinish(conn_);
-        conn_ = PQconnectdb(conninfo_.c_str());
-        if (PQstatus(conn_) != CONNECTION_OK) {
-            std::string m = PQerrorMessage(conn_);
-            while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-            return Unavailable("cannot connect to PostgreSQL: " + m);
-        }
-        Res quiet(PQexec(conn_, "SET client_min_messages = warning"));
+        std::string error;
+        conn_ = Dial(error);
+        if (!conn_) return Unavailable("cannot connect to PostgreSQL: " + error);
         return Status::Ok();
     }
 
-    // A dropped connection (server restart, network blip) is re-established on the next call,
-    // so the store recovers by itself once the fault ends.
+    // A dropped connection (server restart, network blip, a missed deadline) is re-established
+    // on the next call, so the store recovers by itself once the fault ends.
     Status Ready() {
         if (conn_ && PQstatus(conn_) == CONNECTION_OK) return Status::Ok();
-        if (conn_) {
-            PQreset(conn_);
-            if (PQstatus(conn_) == CONNECTION_OK) return Status::Ok();
-        }
         return Connect();
+    }
+
+    /// When a round trip started now must have finished: the server's statement timeout plus
+    /// slack for the network, so the server's own (clean) cancel normally comes first.
+    Clock::time_point Deadline() const {
+        if (opts_.statement_timeout_ms == 0) return Clock::time_point::max();
+        return Clock::now() + std::chrono::milliseconds(opts_.statement_timeout_ms) +
+               std::chrono::seconds(2);
+    }
+
+    /// The deadline passed: the connection is in an unknown state, so it is dropped (the next
+    /// call reconnects) and the caller learns the outcome is unknown.
+    Status Abandon(PGconn*& c, const std::string& what) {
+        if (c) PQfinish(c);
+        c = nullptr;
+        return Unavailable("PostgreSQL did not answer " + what + " within " +
+                           std::to_string(opts_.statement_timeout_ms / 1000 + 2) +
+                           " s (statement_timeout + 2 s); connection dropped, the operation "
+                           "was not acknowledged");
     }
 
     Status Error(const std::string& what, const PGresult* r) {
@@ -579,6 +818,7 @@ class PostgresStore final : public Store {
             return Unavailable("PostgreSQL connection lost (" + msg +
                                "); the change was not acknowledged");
         }
+        if (s == "57014") return Unavailable(msg + " (statement_timeout)");
         if (s == "23505") return AlreadyExists(msg);
         if (s == "53100") return ResourceExhausted(msg + " (disk full)");
         if (s.rfind("53", 0) == 0) return ResourceExhausted(msg);
@@ -587,14 +827,30 @@ class PostgresStore final : public Store {
     }
 
     Result<Res> Run(const std::string& sql, const Params& p, bool binary_result = false) {
+        if (!conn_) return Unavailable("PostgreSQL connection lost; the change was not acknowledged");
         std::vector<const char*> values;
         std::vector<int> lengths;
         p.Fill(values, lengths);
-        Res r(PQexecParams(conn_, sql.c_str(), p.size(), nullptr, values.data(), lengths.data(),
-                           p.formats(), binary_result ? 1 : 0));
-        const auto st = PQresultStatus(r.get());
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return Error("postgres", r.get());
+        if (!PQsendQueryParams(conn_, sql.c_str(), p.size(), nullptr, values.data(),
+                               lengths.data(), p.formats(), binary_result ? 1 : 0)) {
+            return Error("postgres", nullptr);
+        }
+        bool timed_out = false;
+        Res r = Collect(conn_, Deadline(), timed_out);
+        if (timed_out) return Abandon(conn_, "a query");
+        if (!r || !Good(r.get())) return Error("postgres", r.get());
         return r;
+    }
+
+    /// One or more statements without parameters (transaction control, migrations).
+    Status Simple(const char* sql, const char* what) {
+        if (!conn_) return Unavailable("PostgreSQL connection lost; the change was not acknowledged");
+        if (!PQsendQuery(conn_, sql)) return Error(what, nullptr);
+        bool timed_out = false;
+        Res r = Collect(conn_, Deadline(), timed_out);
+        if (timed_out) return Abandon(conn_, what);
+        if (!r || !Good(r.get())) return Error(what, r.get());
+        return Status::Ok();
     }
 
     Result<std::int64_t> QueryInt(const char* sql, const Params& p) {
@@ -607,17 +863,15 @@ class PostgresStore final : public Store {
     template <typename Fn>
     Status Tx(Fn&& fn) {
         FG_RETURN_IF_ERROR(Ready());
-        Res b(PQexec(conn_, "BEGIN"));
-        if (PQresultStatus(b.get()) != PGRES_COMMAND_OK) return Error("begin", b.get());
+        FG_RETURN_IF_ERROR(Simple("BEGIN", "begin"));
         pending_change_ = 0;
         Status s = fn();
         if (s.ok()) {
-            Res c(PQexec(conn_, "COMMIT"));
-            if (PQresultStatus(c.get()) != PGRES_COMMAND_OK) return Error("commit", c.get());
+            FG_RETURN_IF_ERROR(Simple("COMMIT", "commit"));
             if (pending_change_ > 0) own_changes_.push_back(pending_change_);
             return Status::Ok();
         }
-        Res rb(PQexec(conn_, "ROLLBACK"));
+        if (conn_) (void)Simple("ROLLBACK", "rollback");
         return s;
     }
 
@@ -720,19 +974,22 @@ class PostgresStore final : public Store {
         return t;
     }
 
-    std::string conninfo_;
+    const PgOptions opts_;
     PGconn* conn_ = nullptr;
     std::recursive_mutex mu_;
     std::int64_t pending_change_ = 0;         // seq written by the open transaction
     std::vector<std::int64_t> own_changes_;  // committed by this object, not yet taken
     std::mutex listen_mu_;                    // guards listen_ (WaitForChange)
     PGconn* listen_ = nullptr;
+    std::timed_mutex names_mu_;  // guards names_ (GetDisplayNames), apart from mu_
+    PGconn* names_ = nullptr;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo) {
-    auto store = std::make_unique<PostgresStore>(conninfo);
+    FG_ASSIGN_OR_RETURN(PgOptions options, ParseOptions(conninfo));
+    auto store = std::make_unique<PostgresStore>(std::move(options));
     FG_RETURN_IF_ERROR(store->Open());
     return std::unique_ptr<Store>(std::move(store));
 }

@@ -3,7 +3,10 @@
 // survives kill -9 and power loss; schema migrations tracked in PRAGMA user_version.
 // Over 600 lines on purpose: one class holding every SQL statement of this back end (with its
 // change log), which reads best in one place next to the schema.
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <sys/statvfs.h>
 
@@ -16,6 +19,7 @@
 #include <utility>
 
 #include "change_log.h"
+#include "fg/gallery/crypto.h"
 #include "fg/gallery/store.h"
 
 namespace fg::gallery {
@@ -27,6 +31,26 @@ std::int64_t NowSeconds() {
 }
 
 namespace {
+
+Status CreatePrivate(const std::string& path) {
+    if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0) return Status::Ok();
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        ::close(fd);
+        FsyncParentDir(path);
+        return Status::Ok();
+    }
+    if (errno != EEXIST)
+        return Unavailable("cannot create gallery database " + path + ": " + std::strerror(errno));
+    // An existing database from an older facegate may be group/world readable: tighten it and
+    // its companions (best effort: a file of another owner is left as it is).
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+        const std::string p = path + suffix;
+        struct stat st {};
+        if (::stat(p.c_str(), &st) == 0 && (st.st_mode & 077) != 0) ::chmod(p.c_str(), 0600);
+    }
+    return Status::Ok();
+}
 
 // Each entry upgrades the schema from version i to i + 1; never edit a released entry, append.
 const char* const kMigrations[] = {
@@ -141,6 +165,10 @@ class SqliteStore final : public Store {
     ~SqliteStore() override { sqlite3_close_v2(db_); }
 
     Status Open() {
+        // Created 0600 before SQLite sees it, whatever the umask: the -wal and -shm files take
+        // the database's mode, and a gallery must not be readable by other local users (the
+        // templates are sealed, but subject ids, names and metadata are not).
+        FG_RETURN_IF_ERROR(CreatePrivate(path_));
         const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
         if (sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
             return Unavailable("cannot open gallery database " + path_ + ": " +
@@ -254,6 +282,26 @@ class SqliteStore final : public Store {
         return ReadSubject(q);
     }
 
+    Result<std::unordered_map<std::string, std::string>> GetDisplayNames(
+        const std::vector<std::string>& ids) override {
+        std::lock_guard lock(mu_);
+        std::unordered_map<std::string, std::string> out;
+        constexpr size_t kChunk = 500;  // well under SQLITE_MAX_VARIABLE_NUMBER
+        for (size_t at = 0; at < ids.size(); at += kChunk) {
+            const size_t end = std::min(ids.size(), at + kChunk);
+            std::string sql = "SELECT id, display_name FROM subjects WHERE id IN (";
+            for (size_t i = at; i < end; ++i) sql += i == at ? "?" : ",?";
+            Status st;
+            Stmt q(db_, (sql + ")").c_str(), st);
+            FG_RETURN_IF_ERROR(st);
+            for (size_t i = at; i < end; ++i) q.Bind(int(i - at + 1), ids[i]);
+            int rc;
+            while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) out[q.Text(0)] = q.Text(1);
+            if (rc != SQLITE_DONE) return Error("get display names");
+        }
+        return out;
+    }
+
     Status RenameSubject(const std::string& id, const std::string& name) override {
         std::lock_guard lock(mu_);
         return InTransaction([&] {
@@ -270,7 +318,8 @@ class SqliteStore final : public Store {
         });
     }
 
-    Status MergeSubjects(const std::string& from, const std::string& into) override {
+    Status MergeSubjects(const std::string& from, const std::string& into,
+                         const std::vector<TemplateRecord>* resealed) override {
         std::lock_guard lock(mu_);
         return InTransaction([&]() -> Status {
             FG_RETURN_IF_ERROR(RequireSubject(from));
@@ -297,6 +346,7 @@ class SqliteStore final : public Store {
             touch.Bind(1, NowSeconds());
             touch.Bind(2, into);
             if (sqlite3_step(touch.get()) != SQLITE_DONE) return Error("merge");
+            if (resealed) FG_RETURN_IF_ERROR(ApplyResealed(moved, *resealed));
             return Bump(internal::Note("merge", from, std::move(moved), into));
         });
     }
@@ -384,8 +434,8 @@ class SqliteStore final : public Store {
             // subjects without a lookup per record.
             Stmt ins(db_,
                      "INSERT INTO faces(subject_id, model_id, dim, key_id, sealed, quality, "
-                     "source, created_at, crop)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     "source, created_at, crop, id)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      st);
             FG_RETURN_IF_ERROR(st);
             for (TemplateRecord& r : records) {
@@ -399,6 +449,8 @@ class SqliteStore final : public Store {
                 ins.Bind(7, r.source);
                 ins.Bind(8, r.created_at);
                 ins.BindOrNull(9, r.crop);
+                // A reserved id (ReserveFaceIds), else NULL: the next AUTOINCREMENT value.
+                if (r.face_id != 0) ins.Bind(10, r.face_id);
                 if (sqlite3_step(ins.get()) != SQLITE_DONE) {
                     if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_FOREIGNKEY)
                         return NotFound("no subject '" + r.subject_id + "'");
@@ -414,6 +466,34 @@ class SqliteStore final : public Store {
             for (TemplateRecord& r : records) r.face_id = 0;
             return s;
         }
+        return ids;
+    }
+
+    Result<std::vector<std::int64_t>> ReserveFaceIds(std::int64_t n) override {
+        if (n < 0) return InvalidArgument("negative face id count");
+        std::lock_guard lock(mu_);
+        std::int64_t base = 0;
+        // No fsync: a reservation lost in a crash had no committed row using it (AddBulk's own
+        // durable commit comes after it in the WAL), so its ids may safely be handed out again.
+        FG_RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
+        Status s = InTransaction([&]() -> Status {
+            // AUTOINCREMENT's sqlite_sequence is the high-water mark: moving it reserves the ids
+            // for this process and for any later AUTOINCREMENT insert.
+            FG_ASSIGN_OR_RETURN(std::int64_t seq,
+                                QueryInt("SELECT coalesce(max(seq), 0) FROM sqlite_sequence "
+                                         "WHERE name = 'faces'"));
+            FG_ASSIGN_OR_RETURN(std::int64_t top, QueryInt("SELECT coalesce(max(id), 0) FROM faces"));
+            base = std::max(seq, top);
+            FG_RETURN_IF_ERROR(Exec("DELETE FROM sqlite_sequence WHERE name = 'faces'"));
+            const std::string sql = "INSERT INTO sqlite_sequence(name, seq) VALUES ('faces', " +
+                                    std::to_string(base + n) + ")";
+            return Exec(sql.c_str());
+        });
+        const Status full = Exec("PRAGMA synchronous=FULL");
+        if (!s.ok()) return s;
+        FG_RETURN_IF_ERROR(full);
+        std::vector<std::int64_t> ids(static_cast<size_t>(n));
+        for (std::int64_t i = 0; i < n; ++i) ids[size_t(i)] = base + 1 + i;
         return ids;
     }
 
@@ -550,6 +630,29 @@ class SqliteStore final : public Store {
     }
 
   private:
+    /// Merge: the moved faces' re-sealed blobs; `resealed` must name exactly `moved`.
+    Status ApplyResealed(const std::vector<std::int64_t>& moved,
+                         const std::vector<TemplateRecord>& resealed) {
+        std::vector<std::int64_t> given;
+        for (const TemplateRecord& r : resealed) given.push_back(r.face_id);
+        std::sort(given.begin(), given.end());
+        if (given != moved) {
+            return Unavailable("the subject's templates changed during the merge; retry it");
+        }
+        Status st;
+        Stmt u(db_, "UPDATE faces SET sealed = ?, key_id = ?, crop = ? WHERE id = ?", st);
+        FG_RETURN_IF_ERROR(st);
+        for (const TemplateRecord& r : resealed) {
+            u.Bind(1, r.sealed);
+            u.Bind(2, r.key_id);
+            u.BindOrNull(3, r.crop);
+            u.Bind(4, r.face_id);
+            if (sqlite3_step(u.get()) != SQLITE_DONE) return Error("merge: update template");
+            u.Reset();
+        }
+        return Status::Ok();
+    }
+
     Status PutSettingLocked(const std::string& key, const std::string& value) {
         Status st;
         Stmt q(db_,

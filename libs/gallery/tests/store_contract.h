@@ -52,6 +52,20 @@ TEST_P(StoreContract, SubjectsLifecycle) {
     EXPECT_EQ(store_->GetSubject("nobody").status().code(), StatusCode::kNotFound);
 }
 
+// Identify's name lookup: one query for every candidate; missing ids are simply absent.
+TEST_P(StoreContract, DisplayNamesInOneBatch) {
+    ASSERT_TRUE(store_->CreateSubject({"a", "Ann"}).ok());
+    ASSERT_TRUE(store_->CreateSubject({"b", "Bo \"B\" O'Neil"}).ok());
+    std::vector<std::string> ids = {"b", "nobody", "a", "a"};
+    for (int i = 0; i < 1200; ++i) ids.push_back("x" + std::to_string(i));  // past one chunk
+    auto names = store_->GetDisplayNames(ids);
+    ASSERT_TRUE(names.ok()) << names.status().ToString();
+    EXPECT_EQ(names->size(), 2u);
+    EXPECT_EQ(names->at("a"), "Ann");
+    EXPECT_EQ(names->at("b"), "Bo \"B\" O'Neil");
+    EXPECT_TRUE(store_->GetDisplayNames({})->empty());
+}
+
 TEST_P(StoreContract, TemplatesMergeDeleteAndPaging) {
     std::vector<TemplateRecord> recs = {Rec("a", 1), Rec("a", 2)};
     auto ids = store_->AddTemplates(recs, Subject{"a", "A"});

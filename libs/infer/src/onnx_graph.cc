@@ -10,6 +10,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <system_error>
@@ -17,8 +18,8 @@
 #include <unordered_set>
 
 #include <onnx/onnx_pb.h>
-#include <onnx/shape_inference/implementation.h>
 
+#include "onednn/graph.h"
 #include "sha256.h"
 
 namespace fg::infer {
@@ -248,25 +249,36 @@ bool HasAllowZero(const onnx::NodeProto& node) {
                        [](const auto& a) { return a.name() == "allowzero" && a.i() != 0; });
 }
 
-/// Output dims after ONNX shape inference on a copy. Empty map when inference fails: the backend
-/// check at load time is then the only guard.
-std::unordered_map<std::string, std::vector<std::int64_t>> InferOutputShapes(
-    const onnx::ModelProto& model) {
-    std::unordered_map<std::string, std::vector<std::int64_t>> shapes;
-    try {
-        onnx::ModelProto copy = model;
-        onnx::shape_inference::InferShapes(copy);
-        for (const auto& out : copy.graph().output()) shapes[out.name()] = ShapeOf(out);
-        // Inference writes intermediate shapes into value_info; outputs may be there too.
-        for (const auto& vi : copy.graph().value_info()) {
-            if (auto it = shapes.find(vi.name()); it != shapes.end() && it->second.empty()) {
-                it->second = ShapeOf(vi);
-            }
+/// Output shapes of a serialized model with every real input's batch set to `batch`, through the
+/// oneDNN backend's own IR (BuildGraph validates every attribute it reads) rather than ONNX's
+/// shape inference: libonnx 1.12's inference reads out of bounds on malformed attributes (found
+/// by fuzzing: a Conv with auto_pad SAME_UPPER, no strides and a dim without a value crashes in
+/// convPoolShapeInference), and this runs on untrusted files. nullopt when the graph does not
+/// build (an op the IR lacks, dynamic dims besides the batch): the backends' own batch probes
+/// at load time are then the only guard.
+std::optional<std::vector<std::vector<std::int64_t>>> IrOutputShapes(const std::string& bytes,
+                                                                     std::int64_t batch) {
+    auto summary = SummarizeOnnx(bytes);
+    if (!summary.ok()) return std::nullopt;
+    std::vector<std::vector<std::int64_t>> shapes = summary->input_shapes;
+    for (auto& shape : shapes) {
+        if (shape.empty()) return std::nullopt;
+        shape[0] = batch;
+        for (auto d : shape) {
+            if (d <= 0) return std::nullopt;
         }
-    } catch (const std::exception&) {
-        shapes.clear();
     }
-    return shapes;
+    try {
+        auto source = onednn::OnnxSource::Parse(bytes);
+        if (!source.ok()) return std::nullopt;
+        auto graph = onednn::BuildGraph(**source, shapes);
+        if (!graph.ok()) return std::nullopt;
+        std::vector<std::vector<std::int64_t>> out;
+        for (int v : graph->outputs) out.push_back(graph->values[static_cast<std::size_t>(v)].shape);
+        return out;
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
 }
 
 }   // namespace
@@ -382,20 +394,33 @@ Result<std::string> MakeOnnxBatchDynamic(const std::string& bytes) {
         node.set_input(1, fresh_name);
     }
     ClearValueShapes(*graph);
+    FG_ASSIGN_OR_RETURN(std::string result, Serialize(model));
 
-    // With a symbolic batch every output's leading dim must be symbolic or unknown. A fixed one
-    // means a batch-1 assumption survived (Squeeze of axis 0, a Concat with a constant [1, ...],
-    // a Reshape target computed at run time from constants, ...).
-    const auto inferred = InferOutputShapes(model);
-    for (const auto& out : graph->output()) {
-        auto it = inferred.find(out.name());
-        if (it != inferred.end() && !it->second.empty() && it->second[0] > 0) {
-            return Unimplemented("MakeOnnxBatchDynamic: output '" + out.name() +
-                                 "' keeps a fixed leading dim of " + std::to_string(it->second[0]) +
+    // At a batch of 2 every output's leading dim must be 2. Anything else means a batch-1
+    // assumption survived (Squeeze of axis 0, a Concat with a constant [1, ...], a Reshape
+    // target computed at run time from constants, ...); a graph that builds for a batch of 1
+    // but not of 2 is the same, named by the output that does not start with the batch.
+    std::optional<std::vector<std::vector<std::int64_t>>> outs = IrOutputShapes(result, 2);
+    std::int64_t want = 2;
+    if (!outs) {
+        outs = IrOutputShapes(result, 1);
+        want = 1;
+    }
+    const std::size_t n_out = outs ? std::min<std::size_t>(outs->size(), graph->output_size()) : 0;
+    for (std::size_t i = 0; i < n_out; ++i) {
+        const auto& shape = (*outs)[i];
+        if (shape.empty() || shape[0] != want) {
+            return Unimplemented("MakeOnnxBatchDynamic: output '" +
+                                 graph->output(static_cast<int>(i)).name() +
+                                 "' keeps a fixed leading dim of " +
+                                 (shape.empty() ? std::string("(scalar)") : std::to_string(shape[0])) +
                                  " after the rewrite");
         }
     }
-    return Serialize(model);
+    if (want == 1 && outs) {
+        return Unimplemented("MakeOnnxBatchDynamic: the graph builds for a batch of 1 but not of 2");
+    }
+    return result;
 }
 
 Result<std::string> ReadFileBytes(const std::filesystem::path& path) {

@@ -613,6 +613,48 @@ TEST(OneDnnOpsTest, MaliciousConvAndPoolAttributesAreRefused) {
              auto* n = g.Node("MaxPool", {"x"}, {"y"});
              GraphBuilder::Ints(n, "kernel_shape", {20, 20});
          }},
+        // fg_fuzz_onnx: the product of a Reshape target overflowed int64 (UBSan).
+        {"reshape target whose product overflows",
+         [&](GraphBuilder& g) {
+             g.InitInts("shape", {144115188075855871, 639, -1});
+             g.Node("Reshape", {"x", "shape"}, {"y"});
+         }},
+        // fg_fuzz_onnx: a huge Resize scale converted to int64 with undefined behaviour.
+        {"resize scale beyond any tensor",
+         [&](GraphBuilder& g) {
+             g.Init("roi", {0}, {});
+             g.Init("scales", {4}, {1.f, 1.f, 1e35f, 1.f});
+             auto* n = g.Node("Resize", {"x", "roi", "scales"}, {"y"});
+             GraphBuilder::Str(n, "mode", "nearest");
+         }},
+        // fg_fuzz_onnx: a Resize to or from an empty dim divided by zero in the lowering.
+        {"resize to an empty image",
+         [&](GraphBuilder& g) {
+             g.Init("roi", {0}, {});
+             g.Init("scales", {4}, {1.f, 1.f, 0.1f, 1.f});
+             auto* n = g.Node("Resize", {"x", "roi", "scales"}, {"y"});
+             GraphBuilder::Str(n, "mode", "nearest");
+         }},
+        // fg_fuzz_onnx: a node without outputs was written past its (empty) output list.
+        {"node without outputs",
+         [&](GraphBuilder& g) {
+             g.Node("Add", {"x", "x"}, {});
+             g.Node("Relu", {"x"}, {"y"});
+         }},
+        // fg_fuzz_onnx: an empty run-time tensor (a Slice to nothing, then a Pad) divided by
+        // zero inside oneDNN; every run-time output must have a positive size.
+        {"slice to an empty tensor",
+         [&](GraphBuilder& g) {
+             g.InitInts("starts", {4});
+             g.InitInts("ends", {4});
+             g.InitInts("axes", {2});
+             g.Node("Slice", {"x", "starts", "ends", "axes"}, {"y"});
+         }},
+        {"reshape target with a negative dim other than -1",
+         [&](GraphBuilder& g) {
+             g.InitInts("shape", {-2, -96});
+             g.Node("Reshape", {"x", "shape"}, {"y"});
+         }},
     };
     for (const auto& c : cases) {
         SCOPED_TRACE(c.name);

@@ -333,5 +333,60 @@ TEST(OnnxGraphTest, Sha256) {
               "1afcea006abc1ccac3c517022abde0aa092bed74ff3c9fe6878483ef9e6e38de");
 }
 
+TEST(OnnxGraphTest, BatchDynamicSurvivesMalformedConvFoundByFuzzing) {
+    // fg_fuzz_onnx: a Conv with auto_pad SAME_UPPER, no strides and no kernel_shape, over an
+    // input whose last dim has neither a value nor a name, crashed libonnx 1.12's shape
+    // inference (convPoolShapeInference) inside MakeOnnxBatchDynamic. It must come back as a
+    // result (the rewrite, or an error), never a crash.
+    onnx::ModelProto m;
+    m.set_ir_version(7);
+    m.add_opset_import()->set_version(11);
+    auto* g = m.mutable_graph();
+    auto* x = g->add_input();
+    AddTensorValue(x, "x", {1, 2, 6});
+    x->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim();  // no value, no name
+    auto* w = g->add_initializer();
+    w->set_name("w");
+    w->set_data_type(onnx::TensorProto::FLOAT);
+    for (auto d : {2, 1, 3, 3}) w->add_dims(d);
+    for (int i = 0; i < 18; ++i) w->add_float_data(0.5f);
+    auto* n = g->add_node();
+    n->set_op_type("Conv");
+    n->add_input("x");
+    n->add_input("w");
+    n->add_output("y");
+    auto* group = n->add_attribute();
+    group->set_name("group");
+    group->set_type(onnx::AttributeProto::INT);
+    group->set_i(2);
+    auto* pad = n->add_attribute();
+    pad->set_name("auto_pad");
+    pad->set_type(onnx::AttributeProto::STRING);
+    pad->set_s("SAME_UPPER");
+    auto* y = g->add_output();
+    y->set_name("y");
+    y->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+    auto r = MakeOnnxBatchDynamic(Bytes(m));
+    if (r.ok()) {
+        EXPECT_TRUE(SummarizeOnnx(*r).ok());
+    }
+}
+
+TEST(OnnxGraphTest, HugeDimsOfAnUncheckedTensorTypeAreRefusedNotOverflowed) {
+    // fg_fuzz_onnx: a string-typed initialiser (whose size SummarizeOnnx does not check) with
+    // dims whose product overflows int64 overflowed in the oneDNN IR's constant reader (UBSan,
+    // under the asan preset); it is an error now.
+    auto m = TinyReshapeModel(false);
+    auto* t = m.mutable_graph()->add_initializer();
+    t->set_name("big");
+    t->set_data_type(onnx::TensorProto::STRING);
+    t->add_dims(1679587377584688000);
+    t->add_dims(97);
+    auto r = MakeOnnxBatchDynamic(Bytes(m));
+    if (r.ok()) {
+        EXPECT_TRUE(SummarizeOnnx(*r).ok());
+    }
+}
+
 }   // namespace
 }   // namespace fg::infer

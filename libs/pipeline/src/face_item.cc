@@ -2,6 +2,7 @@
 #include "fg/pipeline/face_item.h"
 
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +21,13 @@ template <typename T>
 Status Take(const Json& j, const char* name, T& out) {
     const auto it = j.find(name);
     if (it == j.end()) return InvalidArgument(std::string("face item: missing '") + name + "'");
+    // An integer field must hold an integer: nlohmann converts 1e75 to int with undefined
+    // behaviour (found by fg_fuzz_face_item).
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+        if (!it->is_number_integer()) {
+            return InvalidArgument(std::string("face item: '") + name + "' must be an integer");
+        }
+    }
     try {
         out = it->get<T>();
     } catch (const Json::exception&) {
@@ -98,6 +106,16 @@ Result<FaceItem> FaceItemFromJson(const Json& j) {
     for (float v : box) {
         if (!std::isfinite(v)) return InvalidArgument("face item: 'box' is not finite");
     }
+    // JSON has no inf or NaN, but a number too large for a float becomes inf (1e999): such an
+    // item could not be written back out, and its numbers would poison every later computation.
+    for (const Point2f& p : item.landmarks) {
+        if (!std::isfinite(p.x) || !std::isfinite(p.y)) {
+            return InvalidArgument("face item: 'landmarks' is not finite");
+        }
+    }
+    if (!std::isfinite(item.detection_score) || !std::isfinite(item.quality)) {
+        return InvalidArgument("face item: 'detection_score' and 'quality' must be finite");
+    }
     Json live;
     FG_RETURN_IF_ERROR(Take(j, "liveness", live));
     if (!live.is_object()) return InvalidArgument("face item: 'liveness' must be an object");
@@ -106,6 +124,9 @@ Result<FaceItem> FaceItemFromJson(const Json& j) {
     FG_RETURN_IF_ERROR(Take(live, "spoof", item.liveness.spoof));
     FG_RETURN_IF_ERROR(Take(live, "score", item.liveness.score));
     FG_RETURN_IF_ERROR(Take(live, "threshold", item.liveness.threshold));
+    if (!std::isfinite(item.liveness.score) || !std::isfinite(item.liveness.threshold)) {
+        return InvalidArgument("face item: 'liveness' score and threshold must be finite");
+    }
     if (const auto it = j.find("crop_jpeg"); it != j.end()) {
         if (!it->is_string()) return InvalidArgument("face item: 'crop_jpeg' must be a string");
         Result<std::vector<std::uint8_t>> jpeg = events::Base64Decode(it->get_ref<const std::string&>());

@@ -102,5 +102,42 @@ TEST(FaceItem, BadInputNamesTheField) {
     EXPECT_NE(message(j).find("quality"), std::string::npos);
 }
 
+TEST(FaceItem, IntegerFieldsRefuseFractionsAndHugeNumbers) {
+    // Found by fg_fuzz_face_item: {"v": 1.4e75} converted a double to int with undefined
+    // behaviour (UBSan). Integer fields now take integers only.
+    const nlohmann::json good = *FaceItemToJson(Sample());
+    for (const char* field : {"v", "track_id", "frame_index", "stream_ms", "capture_unix_ms"}) {
+        SCOPED_TRACE(field);
+        for (double bad : {1.4e75, 1.5, -1e300}) {
+            nlohmann::json j = good;
+            j[field] = bad;
+            auto item = FaceItemFromJson(j);
+            ASSERT_FALSE(item.ok());
+            EXPECT_NE(item.status().message().find(field), std::string::npos) << item.status().message();
+        }
+    }
+}
+
+TEST(FaceItem, NumbersBeyondAFloatAreRefused) {
+    // Found by fg_fuzz_face_item: 1e300 (or 1e999 in the text) reads as an infinite float, which
+    // was accepted, could not be written back (JSON has no inf) and would poison alignment.
+    const nlohmann::json good = *FaceItemToJson(Sample());
+    for (const char* field : {"landmarks", "detection_score", "quality", "liveness"}) {
+        SCOPED_TRACE(field);
+        nlohmann::json j = good;
+        if (std::string(field) == "landmarks") {
+            j["landmarks"][2][1] = 1e300;
+        } else if (std::string(field) == "liveness") {
+            j["liveness"]["score"] = -1e300;
+        } else {
+            j[field] = 1e300;
+        }
+        auto item = FaceItemFromJson(j);
+        ASSERT_FALSE(item.ok());
+        EXPECT_EQ(item.status().code(), StatusCode::kInvalidArgument);
+        EXPECT_NE(item.status().message().find(field), std::string::npos) << item.status().message();
+    }
+}
+
 }  // namespace
 }  // namespace fg::pipeline

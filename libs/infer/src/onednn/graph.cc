@@ -104,7 +104,13 @@ std::vector<T> Broadcast(const std::vector<T>& a, const std::vector<std::int64_t
 Result<std::shared_ptr<const Const>> ToConst(const onnx::TensorProto& t) {
     auto c = std::make_shared<Const>();
     std::int64_t count = 1;
-    for (auto d : t.dims()) count *= d;
+    for (auto d : t.dims()) {
+        // Untrusted dims (a Constant node's tensor, say): no negative, no overflow (fg_fuzz_onnx).
+        if (d < 0 || (d > 0 && count > std::numeric_limits<std::int64_t>::max() / d)) {
+            return InvalidArgument("tensor '" + t.name() + "' has invalid dims");
+        }
+        count *= d;
+    }
     const bool raw = t.has_raw_data();
     switch (t.data_type()) {
         case onnx::TensorProto::FLOAT:
@@ -258,6 +264,9 @@ class Builder {
     bool HasIn(const Node& n, std::size_t k) const { return k < n.in.size() && n.in[k] >= 0; }
     void SetOut(Node& n, std::size_t k, std::vector<std::int64_t> shape,
                 std::shared_ptr<const Const> c = nullptr) {
+        // A node of an untrusted file may declare fewer outputs than its op has (fg_fuzz_onnx:
+        // an Add with none); an output nobody can name is simply not recorded.
+        if (k >= n.out.size() || n.out[k] < 0) return;
         g_.values[n.out[k]].shape = std::move(shape);
         g_.values[n.out[k]].constant = std::move(c);
     }
@@ -320,7 +329,16 @@ Result<Graph> Builder::Build(const std::vector<std::vector<std::int64_t>>& input
         g_.nodes.push_back(std::move(n));
         const int index = static_cast<int>(g_.nodes.size()) - 1;
         FG_RETURN_IF_ERROR(Visit(g_.nodes[index]));
-        for (int o : g_.nodes[index].out) g_.values[o].producer = index;
+        for (int o : g_.nodes[index].out) {
+            // Untrusted file: oneDNN divides by an empty run-time tensor's size (fg_fuzz_onnx).
+            const Value& v = g_.values[o];
+            if (!v.constant) {
+                for (std::int64_t d : v.shape) {
+                    if (d <= 0) return Bad(g_.nodes[index], "empty or negative output shape");
+                }
+            }
+            g_.values[o].producer = index;
+        }
     }
     for (const auto& out : graph.output()) {
         auto it = ids_.find(out.name());
@@ -341,6 +359,8 @@ Result<Graph> Builder::Build(const std::vector<std::vector<std::int64_t>>& input
 }
 
 Status Builder::Visit(Node& n) {
+    // Every ONNX op has an output; the shape rules and folding write the first one.
+    if (n.out.empty() || n.out[0] < 0) return Bad(n, "the node has no output");
     bool folded = false;
     FG_RETURN_IF_ERROR(Fold(n, folded));
     if (folded) {
@@ -721,10 +741,17 @@ Status Builder::InferShape(Node& n) {
         std::vector<std::int64_t> out = x;
         if (!sizes.empty()) {
             if (sizes.size() != x.size()) return Bad(n, "sizes of the wrong rank");
+            for (std::int64_t d : sizes) {
+                if (d <= 0) return Bad(n, "sizes must be positive");
+            }
             out = sizes;
         } else if (scales.size() == x.size()) {
             for (std::size_t k = 0; k < x.size(); ++k) {
-                out[k] = static_cast<std::int64_t>(std::floor(x[k] * scales[k]));
+                // Untrusted scales: NaN, negative or huge would convert with undefined behaviour
+                // (fg_fuzz_onnx); 2^40 is far beyond any tensor we could allocate.
+                const double v = std::floor(static_cast<double>(x[k]) * scales[k]);
+                if (!(v >= 0 && v <= 1099511627776.0)) return Bad(n, "scales out of range");
+                out[k] = static_cast<std::int64_t>(v);
             }
         } else {
             return Unimplemented(op + " with computed scales or sizes");
@@ -769,6 +796,11 @@ Status Builder::InferShape(Node& n) {
             if (target[k] == -1) {
                 if (infer >= 0) return Bad(n, "two -1 in the target");
                 infer = static_cast<int>(k);
+            } else if (target[k] < 0) {
+                return Bad(n, "a negative target dim other than -1");
+            } else if (target[k] > 0 && known > std::numeric_limits<std::int64_t>::max() / target[k]) {
+                // Untrusted file: the product overflowed (fg_fuzz_onnx).
+                return Bad(n, "the target " + ShapeText(target) + " is too large");
             } else {
                 known *= target[k];
             }

@@ -765,6 +765,8 @@ Status Lowerer::LowerResize(const Node& n) {
         // oneDNN's nearest samples round((o + 0.5) * in / out - 0.5); with integer upscales that
         // equals ONNX's asymmetric-floor and half_pixel-round_prefer_floor rules.
         for (int k = 2; k < 4; ++k) {
+            // An empty input or output dim would divide by zero (fg_fuzz_onnx).
+            if (x[k] <= 0 || out[k] <= 0) return Bad(n, "resize of an empty image");
             if (out[k] % x[k] != 0) return Bad(n, "nearest with a non-integer scale");
         }
         if (!((ctm == "asymmetric" && (nm == "floor" || nm == "round_prefer_floor")) ||

@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Encryption of face templates at rest: AES-256-GCM (OpenSSL EVP) with a random 96-bit nonce
-// per template. A copied database without the key reveals no embedding, and any tampering or
-// wrong key is detected by the GCM tag rather than yielding garbage vectors.
+// per template, and HMAC-SHA256 for values stored in clear (gallery settings). A copied database
+// without the key reveals no embedding. Every sealed blob is bound by its associated data to the
+// row it belongs to (the gallery passes face id, subject id and model id, see gallery_impl.h),
+// so changing a blob's bytes, moving it to another row or subject, or opening it with the wrong
+// key fails the GCM tag (DataLoss / FailedPrecondition) instead of yielding a vector. What the
+// tag cannot see, a whole row deleted or rolled back to an older valid state, is covered in
+// docs/gallery.md ("Threat model").
 #pragma once
 
 #include <cstdint>
@@ -27,8 +32,13 @@ Result<TemplateKey> ParseKey(std::string_view text);
 Result<TemplateKey> LoadKeyFile(const std::filesystem::path& path);
 /// Reads the key from an environment variable (64 hex characters).
 Result<TemplateKey> LoadKeyEnv(const std::string& variable);
-/// Creates a new random key file (mode 0600); fails if the file exists.
+/// Creates a new random key file: opened with O_CREAT|O_EXCL and mode 0600 in one step (never
+/// readable by others, whatever the umask, not even for an instant), fsynced, and its directory
+/// fsynced. Fails if the file exists.
 Result<TemplateKey> CreateKeyFile(const std::filesystem::path& path);
+/// fsyncs the directory holding `path`, so a just created or renamed entry survives a power cut
+/// (best effort: errors are ignored, the data itself was fsynced by the caller).
+void FsyncParentDir(const std::filesystem::path& path);
 
 /// The current key (used to seal) plus older keys (accepted to open, for rotation).
 /// Thread-safety: const methods are safe concurrently (each call uses its own EVP context).
@@ -37,6 +47,15 @@ class KeyRing {
     explicit KeyRing(TemplateKey current) : current_(std::move(current)) {}
     void AddOld(TemplateKey key) { old_.push_back(std::move(key)); }
     const std::string& current_id() const { return current_.id; }
+    /// True when the key `id` is in the ring (current or old).
+    bool Has(const std::string& id) const { return Find(id) != nullptr; }
+    /// Ids of the old keys, oldest first.
+    std::vector<std::string> old_ids() const;
+
+    /// HMAC-SHA256 (hex) of `data` under a key derived with HKDF-SHA256 from the key `key_id`
+    /// (info `facegate-gallery-settings-v1`: never the encryption key itself). FailedPrecondition
+    /// when the key is not in the ring.
+    Result<std::string> Mac(const std::string& key_id, std::string_view data) const;
 
     /// nonce(12) | ciphertext | tag(16). `aad` binds the blob to its context (the model id).
     Result<std::vector<std::uint8_t>> Seal(std::span<const float> values,

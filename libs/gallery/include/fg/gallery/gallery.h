@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <optional>
 #include <span>
@@ -45,6 +46,10 @@ struct GallerySettings {
     Status Update(const nlohmann::json& j);
 };
 
+/// InvalidArgument naming the field unless `j` is a calibration curve as Gallery::SaveCalibration
+/// takes it (thresholds in -1..1, tar/far in 0..1, string source and created).
+Status ValidateCalibration(const nlohmann::json& j);
+
 struct GalleryOptions {
     std::string location;  ///< SQLite path or postgresql:// URL
     std::shared_ptr<const KeyRing> keys;
@@ -62,6 +67,12 @@ struct GalleryOptions {
     std::optional<float> default_threshold;
     /// Settings other than the threshold for a new gallery (e.g. keep_crops), stored likewise.
     std::optional<nlohmann::json> default_settings;
+    /// When false, Open fails with NotFound instead of creating a SQLite gallery file that does
+    /// not exist (`run`/`serve` without --create: a typo must not start an empty gallery).
+    bool create_if_missing = true;
+    /// Templates per transaction when rotating the key or migrating the integrity format (each
+    /// batch commits on its own, so both resume after a crash).
+    int rewrite_batch = 2000;
 };
 
 struct NewFace {
@@ -77,6 +88,13 @@ struct BulkFace {
     std::string subject_id;
     NewFace face;
     std::string display_name;  ///< for a created subject (default: EnrollOptions, then the id)
+    std::string metadata;      ///< for a created subject, a JSON object (default: EnrollOptions)
+};
+
+/// Gallery::ImportFrom: how an export is read back.
+struct ImportOptions {
+    bool skip_existing = false;  ///< existing subject ids are skipped instead of an error
+    int batch = 2000;            ///< faces (or face-less subjects) per transaction
 };
 
 struct EnrollOptions {
@@ -159,6 +177,12 @@ class Gallery {
 
     GallerySettings settings() const;
     Status UpdateSettings(const GallerySettings& settings);
+    /// The curve `facegate gallery calibrate --save` stored: {"curve": [{"threshold", "tar",
+    /// "far"}], "source", "created"}; nullopt when never saved. HMAC-authenticated like every
+    /// setting (a row edited in the database is DataLoss). src/gallery_calibration.cc.
+    Result<std::optional<nlohmann::json>> Calibration() const;
+    /// Validates the shape (ValidateCalibration) and stores it, replacing any previous curve.
+    Status SaveCalibration(const nlohmann::json& calibration);
     /// Counts come from the store, so they are exact even while another node writes.
     Result<GalleryStats> Stats();
 
@@ -207,16 +231,30 @@ class Gallery {
     /// 1:1: the best score of the probe against the subject's templates.
     Result<float> Verify(const Embedding& probe, const std::string& subject_id) const;
 
-    /// Re-encrypts every template with `keys`' current key (old keys must be in `keys`).
-    /// Returns the number of templates re-encrypted. Resumable: rows carry their key id.
+    /// Re-encrypts every template and crop with `keys`' current key (old keys must be in
+    /// `keys`) and re-authenticates the settings under it. Returns the number of templates
+    /// re-encrypted. Commits in batches of GalleryOptions::rewrite_batch and records the rotation
+    /// in the store first: after a crash the gallery opens with a ring holding both keys, and
+    /// calling RotateKey again resumes (rows carry their key id).
     Result<std::int64_t> RotateKey(std::shared_ptr<const KeyRing> keys);
 
     /// The documented, versioned export (docs/gallery.md). Contains plaintext embeddings.
     Result<nlohmann::json> Export();
     /// Imports an export; existing subject ids are an error unless `skip_existing`.
     Result<std::int64_t> Import(const nlohmann::json& doc, bool skip_existing);
+    /// The export as JSON Lines (version 2, fg/gallery/export_format.h), written to `out` one
+    /// subject at a time: memory stays bounded whatever the gallery size. Plaintext embeddings.
+    Status ExportTo(std::ostream& out);
+    /// Reads an export from `in`: version 2 line by line, enrolling `options.batch` faces per
+    /// transaction, or a version-1 document (read whole). Returns the faces imported. An error
+    /// names its line; the batches committed before it stay (docs/gallery.md, "Export format").
+    Result<std::int64_t> ImportFrom(std::istream& in, const ImportOptions& options);
 
     std::string model_id() const;
+    /// True while the store does not answer identify's display-name lookup (a PostgreSQL
+    /// outage): identify still answers from the in-memory index, with names from a cache
+    /// (docs/gallery.md, "PostgreSQL"). For /readyz and metrics.
+    bool degraded() const;
     int dim() const;
 
     // The change log (docs/gallery.md, "Change log"): every committed mutation, by any process,

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -112,10 +113,22 @@ class Store {
 
     virtual Status CreateSubject(const Subject& subject) = 0;
     virtual Result<Subject> GetSubject(const std::string& id) = 0;
+    /// Display names of the given subjects (those that exist; order and duplicates do not
+    /// matter) in one query: identify's name lookup. PostgreSQL answers on a connection of its
+    /// own within a short deadline (never queued behind a long write), Unavailable otherwise.
+    virtual Result<std::unordered_map<std::string, std::string>> GetDisplayNames(
+        const std::vector<std::string>& ids) = 0;
     virtual Status RenameSubject(const std::string& id, const std::string& display_name) = 0;
     virtual Status UpdateMetadata(const std::string& id, const std::string& metadata_json) = 0;
-    /// Moves every template of `from` to `into`, then deletes `from`.
-    virtual Status MergeSubjects(const std::string& from, const std::string& into) = 0;
+    /// Moves every template of `from` to `into`, then deletes `from`. `resealed` (face id,
+    /// sealed, key id, crop), when not null, replaces the moved templates' blobs in the same
+    /// transaction (the subject id is in their associated data); it must name exactly the
+    /// moved faces, else Unavailable (a concurrent enrollment: retry) and nothing changes.
+    virtual Status MergeSubjects(const std::string& from, const std::string& into,
+                                 const std::vector<TemplateRecord>* resealed) = 0;
+    Status MergeSubjects(const std::string& from, const std::string& into) {
+        return MergeSubjects(from, into, nullptr);
+    }
     /// Deletes the subject and erases all its templates; returns the erased face ids.
     virtual Result<std::vector<std::int64_t>> DeleteSubject(const std::string& id) = 0;
     /// Subjects ordered by id, strictly after `after`, at most `limit`.
@@ -134,6 +147,10 @@ class Store {
                                               std::vector<TemplateRecord>& records) {
         return AddBulk(create, records, "enroll");
     }
+    /// `n` new face ids, ascending, never handed out again (the face id is sealed into a
+    /// template's associated data, so it is needed before the insert). AddBulk inserts a
+    /// record with a non-zero face_id under that id.
+    virtual Result<std::vector<std::int64_t>> ReserveFaceIds(std::int64_t n) = 0;
     /// AddBulk for one subject (created in the same transaction when given and missing).
     Result<std::vector<std::int64_t>> AddTemplates(std::vector<TemplateRecord>& records,
                                                    const std::optional<Subject>& create_subject) {
