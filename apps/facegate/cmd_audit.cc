@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 namespace fg::cli {
@@ -26,6 +27,43 @@ Result<std::unique_ptr<audit::AuditLog>> OpenAudit(const AuditLocation& where) {
     std::fill(bytes.begin(), bytes.end(), 0);
     const std::filesystem::path path = where.file.empty() ? DefaultAuditPath() : std::filesystem::path(where.file);
     return audit::AuditLog::Open(path, key);
+}
+
+Result<std::unique_ptr<audit::AuditLog>> OpenCliAudit(const AuditLocation& where) {
+    AuditLocation w = where;
+    if (w.file.empty()) {
+        if (const char* env = std::getenv("FG_AUDIT_FILE"); env != nullptr && *env) w.file = env;
+    }
+    if (!w.file.empty()) return OpenAudit(w);
+    std::error_code ec;
+    if (!std::filesystem::exists(DefaultAuditPath(), ec)) return std::unique_ptr<audit::AuditLog>();
+    auto log = OpenAudit(w);
+    if (!log.ok()) {
+        std::cerr << "warning: not recorded in the audit log " << DefaultAuditPath().string() << ": "
+                  << log.status().message() << " (pass --audit FILE or set FG_AUDIT_FILE)\n";
+        return std::unique_ptr<audit::AuditLog>();
+    }
+    return log;
+}
+
+int RunAudited(const AuditLocation& where, const std::string& action, const std::string& target,
+               const std::function<int()>& run) {
+    auto log = OpenCliAudit(where);
+    if (!log.ok()) return Fail(log.status().WithContext("audit log"));
+    const int code = run();
+    if (*log) {
+        audit::Record r;
+        r.who = CliActor();
+        r.action = action;
+        r.target = target.substr(0, 256);
+        r.result = code == kExitOk ? "ok" : "FAILED";
+        r.details = {{"exit_code", code}};
+        if (auto w = (*log)->Append(std::move(r)); !w.ok()) {
+            std::cerr << "error: audit log " << (*log)->path().string() << ": " << w.status().message() << "\n";
+            return code == kExitOk ? kExitError : code;
+        }
+    }
+    return code;
 }
 
 std::string CliActor() {

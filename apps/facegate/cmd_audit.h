@@ -3,6 +3,7 @@
 // the log is, how its key is found, and who "I" am.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,16 @@ struct AuditLocation {
 std::filesystem::path DefaultAuditPath();
 /// Opens the log with the key derived from the gallery key (DeriveAuditKey).
 Result<std::unique_ptr<audit::AuditLog>> OpenAudit(const AuditLocation& where);
+/// The audit log the CLI's gallery commands write to: `where.file` (--audit), else
+/// $FG_AUDIT_FILE, else DefaultAuditPath() when that file exists (serve or `keys` made it).
+/// Null when none is configured. An explicit log that cannot be opened is an error; the default
+/// one only a warning on stderr (null), so a gallery with another key still works.
+Result<std::unique_ptr<audit::AuditLog>> OpenCliAudit(const AuditLocation& where);
+/// Runs a CLI command and appends one record for it (principal "cli:<user>", result "ok" or
+/// "FAILED" with the exit code in details) to OpenCliAudit's log, if any. The log is opened first:
+/// a configured log that cannot be written stops the command before it changes anything.
+int RunAudited(const AuditLocation& where, const std::string& action, const std::string& target,
+               const std::function<int()>& run);
 /// "cli:<login name>" of the effective user.
 std::string CliActor();
 /// Appends one record for a CLI action; result "ok" or the status code's name.

@@ -8,8 +8,10 @@
 
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <ctime>
+#include <exception>
 #include <mutex>
 
 #include "fg/sqlite/sqlite_db.h"
@@ -130,6 +132,21 @@ struct AuditLog::Impl {
     AuditKey key{};
     std::mutex mu;  // guards db
     sqlite3* db = nullptr;
+
+    // Group commit (see Append). An appender's record lives on its stack until `done`.
+    struct Pending {
+        Record record;
+        std::string details_text;
+        Status status;
+        bool done = false;  // guarded by qmu
+    };
+    std::mutex qmu;  // guards queue, committing, Pending::done; never held while waiting on mu
+    std::condition_variable qcv;
+    std::vector<Pending*> queue;  // FIFO: seq order
+    bool committing = false;      // a leader is writing a batch
+    /// Writes `batch` in one transaction; sets every entry's status. Takes mu.
+    void CommitBatch(const std::vector<Pending*>& batch);
+
     ~Impl() {
         sqlite3_close_v2(db);
         OPENSSL_cleanse(key.data(), key.size());
@@ -197,36 +214,75 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::filesystem::path& pa
     return std::unique_ptr<AuditLog>(new AuditLog(std::move(impl)));
 }
 
+// Group commit (leader/follower): an appender queues its record; whoever finds no commit in
+// flight becomes the leader, takes everything queued, writes it in ONE IMMEDIATE transaction (one
+// fsync) and wakes the others. Records that arrive during that fsync form the next batch, so
+// under load the cost of the fsync is shared by every request waiting on it, while a lone
+// appender still commits at once (no timer, no background thread). A record is on disk when its
+// Append returns, and seqs (hence the MAC chain) follow the queue order.
 Result<Record> AuditLog::Append(Record r) {
     FG_RETURN_IF_ERROR(Validate(r));
-    const std::string details_text = r.details.dump();  // keys sorted: nlohmann objects are ordered maps
+    std::string details_text = r.details.dump();  // keys sorted: nlohmann objects are ordered maps
     if (details_text.size() > kMaxDetailsBytes) {
         return InvalidArgument("audit details are larger than 2 KiB (never images, embeddings or score vectors)");
     }
-    std::lock_guard lock(impl_->mu);
-    sqlite3* db = impl_->db;
-    // IMMEDIATE: the previous MAC is read and the next record written under one write lock, so
+    Impl::Pending me{std::move(r), std::move(details_text)};
+    std::unique_lock ql(impl_->qmu);
+    impl_->queue.push_back(&me);
+    while (!me.done) {
+        if (impl_->committing) {
+            impl_->qcv.wait(ql);
+            continue;
+        }
+        impl_->committing = true;
+        std::vector<Impl::Pending*> batch;
+        batch.swap(impl_->queue);
+        ql.unlock();
+        try {
+            impl_->CommitBatch(batch);
+        } catch (const std::exception& e) {  // e.g. bad_alloc: never leave the followers waiting
+            for (auto* p : batch) p->status = Internal(std::string("audit append: ") + e.what());
+        }
+        ql.lock();
+        for (auto* p : batch) p->done = true;
+        impl_->committing = false;
+        impl_->qcv.notify_all();
+    }
+    if (!me.status.ok()) return me.status;
+    return std::move(me.record);
+}
+
+void AuditLog::Impl::CommitBatch(const std::vector<Pending*>& batch) {
+    std::lock_guard lock(mu);
+    auto fail_all = [&](const Status& s) {
+        for (auto* p : batch) p->status = s;
+    };
+    // IMMEDIATE: the previous MAC is read and the next records written under one write lock, so
     // two processes appending at once still form one chain.
-    FG_RETURN_IF_ERROR(internal::Exec(db, "BEGIN IMMEDIATE"));
-    auto rollback = [&](Status s) {
-        (void)internal::Exec(db, "ROLLBACK");
-        return s;
+    if (Status b = internal::Exec(db, "BEGIN IMMEDIATE"); !b.ok()) return fail_all(b);
+    auto rollback = [&](const Status& s) {
+        if (!sqlite3_get_autocommit(db)) (void)internal::Exec(db, "ROLLBACK");
+        fail_all(s);
     };
     Status s;
+    std::int64_t seq = 0;
     Mac prev{};
     {
         Stmt q(db, "SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1");
         if (q.Step(s)) {
-            r.seq = q.Int(0);
+            seq = q.Int(0);
             const auto m = q.Blob(1);
             if (m.size() == prev.size()) std::copy(m.begin(), m.end(), prev.begin());
         }
         if (!s.ok()) return rollback(s);
     }
-    r.seq += 1;
-    r.time_ms = NowMs();
-    const Mac mac = Hmac(impl_->key, AsString(prev) + Canonical(r, details_text));
-    {
+    const std::int64_t now = NowMs();
+    int written = 0;
+    for (auto* p : batch) {
+        Record& r = p->record;
+        r.seq = seq + 1;
+        r.time_ms = now;
+        const Mac mac = Hmac(key, AsString(prev) + Canonical(r, p->details_text));
         Stmt ins(db, "INSERT INTO audit (seq, time_ms, who, who_name, action, target, result, details, mac)"
                      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
         ins.Bind(1, r.seq);
@@ -236,21 +292,36 @@ Result<Record> AuditLog::Append(Record r) {
         ins.Bind(5, r.action);
         ins.Bind(6, r.target);
         ins.Bind(7, r.result);
-        ins.Bind(8, details_text);
+        ins.Bind(8, p->details_text);
         ins.BindBlob(9, mac.data(), int(mac.size()));
-        ins.Step(s);
-        if (!s.ok()) return rollback(s);
+        Status one;
+        ins.Step(one);
+        if (!one.ok()) {
+            // A failed INSERT undoes only itself: this record fails, the chain does not advance
+            // and the others in the batch go on. If SQLite dropped the whole transaction (an IO
+            // error), nothing of the batch is written: all of it fails.
+            if (sqlite3_get_autocommit(db)) return fail_all(one);
+            p->status = one;
+            continue;
+        }
+        p->status = Status::Ok();
+        seq = r.seq;
+        prev = mac;
+        ++written;
+    }
+    if (written == 0) {  // every record refused on its own: each keeps its own error
+        (void)internal::Exec(db, "ROLLBACK");
+        return;
     }
     {
-        const Mac head = Hmac(impl_->key, HeadBytes(r.seq, mac));
-        const std::string value = HeadBytes(r.seq, mac) + AsString(head);
+        const Mac head = Hmac(key, HeadBytes(seq, prev));
+        const std::string value = HeadBytes(seq, prev) + AsString(head);
         Stmt up(db, "INSERT OR REPLACE INTO audit_meta (name, value) VALUES ('head', ?)");
         up.BindBlob(1, value.data(), int(value.size()));
         up.Step(s);
         if (!s.ok()) return rollback(s);
     }
     if (Status c = internal::Exec(db, "COMMIT"); !c.ok()) return rollback(c);
-    return r;
 }
 
 Result<Page> AuditLog::Find(const Query& query) {

@@ -4,6 +4,8 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <atomic>
+#include <map>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -248,6 +250,95 @@ TEST(AuditLog, ConcurrentAppendsFormOneChain) {
     ASSERT_TRUE(v.ok()) << v.status().ToString();
     EXPECT_EQ(v->records, 100);
     EXPECT_EQ(v->last_seq, 100);
+}
+
+// Group commit: many threads of one process append at once (batched into shared
+// transactions); every returned seq is in the file exactly once, holding that thread's record,
+// and the chain verifies.
+TEST(AuditLog, GroupCommitManyThreadsEverySeqOnce) {
+    testing::TmpDir tmp;
+    auto log = OpenOrDie(tmp / "a.db");
+    ASSERT_TRUE(log);
+    constexpr int kThreads = 8, kEach = 40;
+    std::vector<std::vector<std::pair<std::int64_t, std::string>>> got(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < kEach; ++i) {
+                const std::string target = "t" + std::to_string(t) + "-" + std::to_string(i);
+                auto r = log->Append(Rec("identify", target));
+                ASSERT_TRUE(r.ok()) << r.status().ToString();
+                EXPECT_EQ(r->target, target);
+                got[t].emplace_back(r->seq, target);
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    auto v = log->Verify();
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_EQ(v->records, kThreads * kEach);
+    EXPECT_EQ(v->last_seq, kThreads * kEach);
+    std::map<std::int64_t, std::string> by_seq;
+    for (const auto& g : got) {
+        std::int64_t last = 0;
+        for (const auto& [seq, target] : g) {
+            EXPECT_TRUE(by_seq.emplace(seq, target).second) << "seq " << seq << " returned twice";
+            EXPECT_GT(seq, last) << "one thread's records keep their order";
+            last = seq;
+        }
+    }
+    ASSERT_EQ(by_seq.size(), std::size_t(kThreads * kEach));
+    Query q;
+    q.limit = 1000;
+    auto page = log->Find(q);
+    ASSERT_TRUE(page.ok());
+    ASSERT_EQ(page->records.size(), by_seq.size());
+    for (const auto& rec : page->records) EXPECT_EQ(rec.target, by_seq.at(rec.seq)) << "seq " << rec.seq;
+}
+
+// A record refused (bad action, oversized details, or by the database itself) fails alone: the
+// others appended at the same time, in the same batch, are written and chained.
+TEST(AuditLog, GroupCommitFailureDoesNotPoisonTheBatch) {
+    testing::TmpDir tmp;
+    const auto path = tmp / "a.db";
+    { ASSERT_TRUE(OpenOrDie(path)); }
+    // A database-level refusal inside the transaction: RAISE(ABORT) undoes only that INSERT.
+    Tamper(path,
+           "CREATE TRIGGER refuse_poison BEFORE INSERT ON audit WHEN NEW.target = 'poison'"
+           " BEGIN SELECT RAISE(ABORT, 'refused'); END;");
+    auto log = OpenOrDie(path);
+    ASSERT_TRUE(log);
+    constexpr int kThreads = 8, kEach = 30;
+    std::atomic<int> ok{0}, invalid{0}, refused{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < kEach; ++i) {
+                Record r = Rec("enroll", "s" + std::to_string(t));
+                const int kind = (t + i) % 4;
+                if (kind == 1) r.action = "Bad Action";
+                if (kind == 2) r.target = "poison";
+                auto res = log->Append(r);
+                if (kind == 0 || kind == 3) {
+                    EXPECT_TRUE(res.ok()) << res.status().ToString();
+                    ok += res.ok();
+                } else if (kind == 1) {
+                    EXPECT_EQ(res.status().code(), StatusCode::kInvalidArgument);
+                    invalid++;
+                } else {
+                    EXPECT_FALSE(res.ok());
+                    refused += !res.ok();
+                }
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(ok.load(), kThreads * kEach / 2);
+    EXPECT_EQ(refused.load(), kThreads * kEach / 4);
+    auto v = log->Verify();
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_EQ(v->records, ok.load());
+    EXPECT_EQ(v->last_seq, ok.load());
 }
 
 TEST(AuditKeyDerivation, Hkdf) {

@@ -72,9 +72,10 @@ struct VerifyReport {
     std::int64_t last_seq = 0;
 };
 
-/// Thread-safety: every method is safe concurrently (one connection behind a mutex). Several
-/// processes may append to one file: each append is one IMMEDIATE transaction that reads the
-/// previous MAC from the file.
+/// Thread-safety: every method is safe concurrently (one connection behind a mutex). Concurrent
+/// Appends are group-committed: those that queue while a commit is in flight are written
+/// together in the next IMMEDIATE transaction, one fsync for all. Several processes may append
+/// to one file: each transaction reads the previous MAC from the file.
 class AuditLog {
   public:
     /// Opens or creates the log (0600 whatever the umask). FailedPrecondition when the log was
