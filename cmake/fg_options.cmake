@@ -12,5 +12,16 @@ if(FG_ENABLE_ASAN)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+# ThreadSanitizer (preset "tsan"): the stream, pipeline, events and gallery tests run under it in
+# scripts/test. Not combinable with ASan.
+option(FG_ENABLE_TSAN "Build with ThreadSanitizer" OFF)
+if(FG_ENABLE_TSAN)
+  if(FG_ENABLE_ASAN)
+    message(FATAL_ERROR "FG_ENABLE_TSAN and FG_ENABLE_ASAN cannot be combined")
+  endif()
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+endif()
+
 # libFuzzer harnesses (fg_add_fuzzer, cmake/fg_fuzzing.cmake); needs clang: preset "fuzz".
 option(FG_BUILD_FUZZERS "Build the libFuzzer harnesses (clang only)" OFF)

@@ -21,6 +21,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -435,6 +436,68 @@ void ExpectTracksClosed(const std::vector<nlohmann::json>& events) {
     for (const auto& [key, n] : open) {
         ADD_FAILURE() << "track " << key.first << "/" << key.second << " never ended";
     }
+}
+
+// Issue 16: a mistyped gallery path in run/serve is an error (no empty gallery, no new key)
+// unless --create or "create": true says a new gallery is wanted.
+TEST_F(Cli, RunAndServeRefuseAMissingGalleryUnlessCreate) {
+    const auto key = tmp_ / "gallery.key";
+    WriteBytes(key, std::string(64, 'c'));
+    std::filesystem::permissions(key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    WriteBytes(tmp_ / "run.json", R"({"streams": [{"id": "a", "uri": "missing.mp4"}],
+        "gallery": {"db": "typo.db", "key_file": "gallery.key"}})");
+    CmdResult r = Facegate("run --config " + Q(tmp_ / "run.json"), tmp_);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("--create"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("typo.db"), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(tmp_ / "typo.db"));
+    WriteBytes(tmp_ / "serve.json", R"({"listen": {"address": "127.0.0.1", "port": 0},
+        "auth": {"keys_file": "keys.db"}, "gallery": {"db": "typo.db", "key_file": "gallery.key"}})");
+    r = Facegate("serve --config " + Q(tmp_ / "serve.json"), tmp_);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("--create"), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(tmp_ / "typo.db"));
+    // "create": false is the default; an unknown value type is named.
+    WriteBytes(tmp_ / "bad.json", R"({"streams": [{"id": "a", "uri": "missing.mp4"}],
+        "gallery": {"db": "typo.db", "create": "yes"}})");
+    r = Facegate("run --config " + Q(tmp_ / "bad.json"), tmp_);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("create"), std::string::npos) << r.err;
+}
+
+// Issue 16: rotate-key killed between batches (test hook) leaves a gallery that the same command
+// resumes; afterwards the new key alone opens it and every subject is still there.
+TEST_F(Cli, RotateKeyResumesAfterAKill) {
+    const auto key = tmp_ / "old.key";
+    WriteBytes(key, std::string(64, 'd'));
+    std::filesystem::permissions(key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    std::string lines;
+    for (int i = 0; i < 2100; ++i) {
+        lines += R"({"subject_id": "s)" + std::to_string(i) + R"(", "embedding": [)" + std::to_string(1 + i % 7) +
+                 ", " + std::to_string(i % 11) + ", 1, " + std::to_string(i) + "]}\n";
+    }
+    WriteBytes(tmp_ / "records.jsonl", lines);
+    const std::string g = "--db " + Q(tmp_ / "g.db") + " --key-file " + Q(key) + " ";
+    CmdResult imp = Facegate("gallery import " + g + "--force --model-id ext@1 --in " + Q(tmp_ / "records.jsonl"), tmp_);
+    ASSERT_EQ(imp.code, 0) << imp.err;
+    const std::string rotate = "gallery rotate-key " + g + "--new-key-file " + Q(tmp_ / "new.key");
+    // 2100 templates: a batch of 2000, then one of 100; the hook kills it after the first.
+    setenv("FG_GALLERY_TEST_CRASH_AFTER_BATCH", "1", 1);
+    CmdResult killed = Facegate(rotate, tmp_);
+    unsetenv("FG_GALLERY_TEST_CRASH_AFTER_BATCH");
+    ASSERT_NE(killed.code, 0) << "the hook did not kill the rotation: " << killed.out;
+    // Half rotated: the old key alone is refused with a message that says what to do...
+    CmdResult old_only = Facegate("gallery stats " + g, tmp_);
+    EXPECT_EQ(old_only.code, 1);
+    EXPECT_NE(old_only.err.find("rotat"), std::string::npos) << old_only.err;
+    // ... the same command resumes and re-encrypts only what was left...
+    CmdResult resumed = Facegate(rotate, tmp_);
+    ASSERT_EQ(resumed.code, 0) << resumed.err;
+    EXPECT_NE(resumed.out.find("\"reencrypted\": 100"), std::string::npos) << resumed.out;
+    // ... and the new key alone opens the gallery, with every template.
+    CmdResult stats = Facegate("gallery stats --db " + Q(tmp_ / "g.db") + " --key-file " + Q(tmp_ / "new.key"), tmp_);
+    ASSERT_EQ(stats.code, 0) << stats.err;
+    EXPECT_NE(stats.out.find("2100"), std::string::npos) << stats.out;
 }
 
 TEST_F(Cli, RunUsageAndConfigErrors) {
@@ -1033,6 +1096,72 @@ TEST_F(Cli, KeysAreCreatedListedRevokedAndAudited) {
     CmdResult wrong = Facegate("audit verify --audit " + Q(tmp_ / "audit.db") + " --key-file " + Q(MakeKeyFile(other, 'b')), tmp_);
     EXPECT_EQ(wrong.code, 1);
     EXPECT_NE(wrong.err.find("another audit key"), std::string::npos) << wrong.err;
+}
+
+// Plain CLI gallery commands write to the audit log serve uses (--audit or $FG_AUDIT_FILE),
+// as cli:<user>, with the outcome and never the embedding.
+TEST_F(Cli, GalleryCommandsAreAuditedAsTheCliUser) {
+    const auto key = MakeKeyFile(tmp_);
+    const std::string audit = "--audit " + Q(tmp_ / "audit.db") + " ";
+    const std::string g = "--db " + Q(tmp_ / "g.db") + " --key-file " + Q(key) + " ";
+    WriteBytes(tmp_ / "e.json", R"({"embedding": [0.6, 0.8, 0, 0], "model_id": "m4"})");
+    CmdResult e = Facegate("gallery enroll " + g + audit + "--subject ann --embedding-file " + Q(tmp_ / "e.json") +
+                               " --json", tmp_);
+    ASSERT_EQ(e.code, 0) << e.err;
+    CmdResult d = Facegate("gallery delete " + g + audit + "--subject ann --json", tmp_);
+    ASSERT_EQ(d.code, 0) << d.err;
+    EXPECT_EQ(Facegate("gallery delete " + g + audit + "--subject ann", tmp_).code, 1);  // recorded as failed
+    ::setenv("FG_AUDIT_FILE", (tmp_ / "audit.db").c_str(), 1);
+    CmdResult env = Facegate("gallery enroll " + g + "--subject bob --embedding-file " + Q(tmp_ / "e.json"), tmp_);
+    ::unsetenv("FG_AUDIT_FILE");
+    ASSERT_EQ(env.code, 0) << env.err;
+
+    CmdResult q = Facegate("audit " + audit + "--key-file " + Q(key) + " --json", tmp_);
+    ASSERT_EQ(q.code, 0) << q.err;
+    const auto records = nlohmann::json::parse(q.out)["records"];
+    ASSERT_EQ(records.size(), 4u) << q.out;
+    const std::vector<std::tuple<std::string, std::string, std::string>> want = {
+        {"enroll", "ann", "ok"}, {"delete", "ann", "ok"}, {"delete", "ann", "FAILED"}, {"enroll", "bob", "ok"}};
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        EXPECT_EQ(records[i]["action"], std::get<0>(want[i])) << i;
+        EXPECT_EQ(records[i]["target"], std::get<1>(want[i])) << i;
+        EXPECT_EQ(records[i]["result"], std::get<2>(want[i])) << i;
+        EXPECT_TRUE(records[i]["who"].get<std::string>().starts_with("cli:")) << records[i];
+    }
+    EXPECT_EQ(q.out.find("0.6"), std::string::npos) << "an embedding leaked into the audit log";
+    CmdResult v = Facegate("audit verify " + audit + "--key-file " + Q(key), tmp_);
+    EXPECT_EQ(v.code, 0) << v.err;
+    EXPECT_NE(v.out.find("4 record"), std::string::npos) << v.out;
+    // A configured log that cannot be opened stops the change before it happens.
+    testing::TmpDir other;
+    CmdResult refused = Facegate("gallery delete --db " + Q(tmp_ / "g.db") + " --key-file " +
+                                     Q(MakeKeyFile(other, 'b')) + " " + audit + "--subject bob", tmp_);
+    EXPECT_EQ(refused.code, 1);
+    EXPECT_NE(refused.err.find("audit log"), std::string::npos) << refused.err;
+}
+
+// Issue 15: strangers clustering quality on CFP frontal (20 identities, 200 photos: ~10 s).
+TEST_F(Cli, EvalStrangersOnCfpKeepsIdentitiesApart) {
+    const auto cfp = SharedDir() / "data/cfp/cfp-dataset";
+    FG_REQUIRE_PATH(cfp / "Data" / "Images");
+    // 0.45: between the pack's 1:1 threshold (0.40, too loose for 1:N) and the 1e-5 calibration.
+    CmdResult r = Facegate("eval strangers --json --people 20 --orders 2 --thresholds 0.45 0.3 --root " + Q(cfp), tmp_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["identities"].get<int>(), 20);
+    ASSERT_EQ(j["results"].size(), 8u);  // 4 rules x 2 thresholds
+    const auto& d = j["results"][0];     // the default rule at 0.45
+    EXPECT_EQ(d["rule"], "exemplar+centroid+0.05");
+    EXPECT_EQ(d["mixed_strangers"].get<double>(), 0.0) << d.dump();
+    EXPECT_GE(d["purity"].get<double>(), 0.999) << d.dump();
+    EXPECT_GE(d["identities_mostly_in_one"].get<double>(), 0.9) << d.dump();
+    // Bad input: neither --root nor --video, or a folder that is not CFP.
+    CmdResult none = Facegate("eval strangers", tmp_);
+    EXPECT_EQ(none.code, 1);
+    EXPECT_NE(none.err.find("--root"), std::string::npos) << none.err;
+    CmdResult bad = Facegate("eval strangers --root " + Q(tmp_ / "not-cfp"), tmp_);
+    EXPECT_EQ(bad.code, 1);
+    EXPECT_NE(bad.err.find("CFP"), std::string::npos) << bad.err;
 }
 
 }  // namespace

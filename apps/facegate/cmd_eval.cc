@@ -157,7 +157,10 @@ int Run(const EvalArgs& args) {
 
 }  // namespace
 
+void RegisterEvalStrangersCommand(CLI::App& app, Action& action);  // cmd_eval_strangers.cc
+
 void RegisterEvalCommands(CLI::App& app, Action& action) {
+    RegisterEvalStrangersCommand(app, action);
     CLI::App* ev = SubcommandOf(app, "eval", "Measure accuracy");
     auto args = std::make_shared<EvalArgs>();
     CLI::App* pairs = ev->add_subcommand("pairs", "1:1 verification on a pairs protocol (10-fold)");

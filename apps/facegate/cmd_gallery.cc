@@ -18,6 +18,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "cmd_gallery.h"
+#include "cmd_audit.h"
 
 namespace fg::cli {
 
@@ -356,6 +357,15 @@ int RunSimple(const GalleryArgs& a, const std::function<Status(Gallery&)>& fn) {
     return Finish(**g, kExitOk);
 }
 
+/// The command as an audited action (cmd_audit.h RunAudited): `facegate audit` shows who ran it,
+/// on what, with which exit code; never an image or an embedding.
+Action Audited(const std::shared_ptr<GalleryArgs>& a, std::string name, std::function<std::string()> target,
+               Action run) {
+    return [a, name = std::move(name), target = std::move(target), run = std::move(run)] {
+        return RunAudited({a->audit_file, a->key_file, a->key_env}, name, target(), run);
+    };
+}
+
 }  // namespace
 
 void RegisterGalleryCommands(CLI::App& app, Action& action) {
@@ -373,7 +383,11 @@ void RegisterGalleryCommands(CLI::App& app, Action& action) {
             "Template encryption key file (64 hex chars, mode 0600); default $FG_GALLERY_KEY, then "
             "~/.config/facegate/gallery.key (created on first use)");
         c->add_flag("--json", a->json, "JSON output");
+        c->add_option("--audit", a->audit_file,
+                      "Audit log for changes, identify and verify (default: $FG_AUDIT_FILE, else "
+                      "~/.config/facegate/audit.db when it exists)");
     };
+    const auto subject = [a] { return a->subject; };
     auto probe = [&](CLI::App* c) {
         a->engine.AddTo(*c, true);
         c->add_option("--image", a->images, "Image file(s)");
@@ -391,7 +405,7 @@ void RegisterGalleryCommands(CLI::App& app, Action& action) {
     enroll->add_option("--metadata", a->metadata, "JSON object for a new subject");
     enroll->add_flag("--force", a->force,
                      "Enroll faces the quality gate or duplicate check would refuse");
-    enroll->callback([a, &action] { action = [a] { return RunEnroll(*a); }; });
+    enroll->callback([a, subject, &action] { action = Audited(a, "enroll", subject, [a] { return RunEnroll(*a); }); });
 
     CLI::App* list = gal->add_subcommand("list", "List subjects (paged)");
     common(list);
@@ -421,7 +435,7 @@ void RegisterGalleryCommands(CLI::App& app, Action& action) {
     liveness(identify);
     identify->callback([a, identify, &action] {
         if (!a->liveness_model.empty() || identify->count("--liveness-threshold") > 0) a->liveness = true;
-        action = [a] { return RunIdentify(*a); };
+        action = Audited(a, "identify", [] { return std::string(); }, [a] { return RunIdentify(*a); });
     });
 
     CLI::App* verify = gal->add_subcommand("verify", "Is this the subject? (1:1)");
@@ -429,40 +443,40 @@ void RegisterGalleryCommands(CLI::App& app, Action& action) {
     probe(verify);
     verify->add_option("--subject", a->subject, "Subject id")->required();
     liveness(verify);
-    verify->callback([a, verify, &action] {
+    verify->callback([a, verify, subject, &action] {
         if (!a->liveness_model.empty() || verify->count("--liveness-threshold") > 0) a->liveness = true;
-        action = [a] { return RunVerify(*a); };
+        action = Audited(a, "verify", subject, [a] { return RunVerify(*a); });
     });
 
     CLI::App* del =
         gal->add_subcommand("delete", "Delete a subject and erase all its face templates");
     common(del);
     del->add_option("--subject", a->subject, "Subject id")->required();
-    del->callback([a, &action] {
-        action = [a] {
+    del->callback([a, subject, &action] {
+        action = Audited(a, "delete", subject, [a] {
             return RunSimple(*a, [a](Gallery& g) { return g.DeleteSubject(a->subject); });
-        };
+        });
     });
 
     CLI::App* rename = gal->add_subcommand("rename", "Change a subject's display name");
     common(rename);
     rename->add_option("--subject", a->subject, "Subject id")->required();
     rename->add_option("--name", a->name, "New display name")->required();
-    rename->callback([a, &action] {
-        action = [a] {
+    rename->callback([a, subject, &action] {
+        action = Audited(a, "update_subject", subject, [a] {
             return RunSimple(*a, [a](Gallery& g) { return g.RenameSubject(a->subject, a->name); });
-        };
+        });
     });
 
     CLI::App* meta = gal->add_subcommand("metadata", "Replace a subject's JSON metadata");
     common(meta);
     meta->add_option("--subject", a->subject, "Subject id")->required();
     meta->add_option("--set", a->metadata, "JSON object")->required();
-    meta->callback([a, &action] {
-        action = [a] {
+    meta->callback([a, subject, &action] {
+        action = Audited(a, "update_subject", subject, [a] {
             return RunSimple(*a,
                              [a](Gallery& g) { return g.UpdateMetadata(a->subject, a->metadata); });
-        };
+        });
     });
 
     CLI::App* merge =
@@ -471,25 +485,27 @@ void RegisterGalleryCommands(CLI::App& app, Action& action) {
     merge->add_option("--from", a->from, "Subject to merge away")->required();
     merge->add_option("--into", a->into, "Subject that keeps the faces")->required();
     merge->callback([a, &action] {
-        action = [a] {
+        action = Audited(a, "merge", [a] { return a->from + "->" + a->into; }, [a] {
             return RunSimple(*a, [a](Gallery& g) { return g.MergeSubjects(a->from, a->into); });
-        };
+        });
     });
 
     CLI::App* rmface = gal->add_subcommand("remove-face", "Erase one face template");
     common(rmface);
     rmface->add_option("--face-id", a->face_id, "Face id (from enroll or identify)")->required();
     rmface->callback([a, &action] {
-        action = [a] {
+        action = Audited(a, "delete_face", [a] { return std::to_string(a->face_id); }, [a] {
             return RunSimple(*a, [a](Gallery& g) { return g.RemoveFace(a->face_id); });
-        };
+        });
     });
 
     CLI::App* exp =
-        gal->add_subcommand("export", "Write the versioned JSON export (plaintext embeddings!)");
+        gal->add_subcommand("export", "Write the versioned export, JSON Lines (plaintext embeddings!)");
     common(exp);
     exp->add_option("--out", a->file, "Output file (default stdout)");
-    exp->callback([a, &action] { action = [a] { return RunExport(*a); }; });
+    exp->callback([a, &action] {
+        action = Audited(a, "export", [a] { return a->file; }, [a] { return RunExport(*a); });
+    });
 
     CLI::App* imp = gal->add_subcommand(
         "import", "Import a JSON export, or bulk-enroll JSON Lines records (precomputed embeddings)");
@@ -498,7 +514,7 @@ void RegisterGalleryCommands(CLI::App& app, Action& action) {
     imp->add_option("--in", a->file,
                     "Export file, or JSON Lines: {\"subject_id\": ..., \"embedding\": [...]} per line")
         ->required();
-    imp->add_option("--batch", a->batch, "JSON Lines records per transaction")
+    imp->add_option("--batch", a->batch, "Records (faces) per transaction")
         ->check(CLI::Range(1, 1000000))
         ->capture_default_str();
     imp->add_option("--model-id", a->model_id, "Model id of JSON Lines records without one");
@@ -506,19 +522,25 @@ void RegisterGalleryCommands(CLI::App& app, Action& action) {
                   "JSON Lines: skip the duplicate_of_other_subject check (faster on big galleries)");
     imp->add_flag("--skip-existing", a->skip_existing,
                   "Skip subjects already present instead of failing");
-    imp->callback([a, &action] { action = [a] { return RunImport(*a); }; });
+    imp->callback([a, &action] {
+        action = Audited(a, "import", [a] { return a->file; }, [a] { return RunImport(*a); });
+    });
 
     CLI::App* rot = gal->add_subcommand("rotate-key", "Re-encrypt every template with a new key");
     common(rot);
     rot->add_option("--new-key-file", a->new_key_file, "New key file (created if missing)")
         ->required();
-    rot->callback([a, &action] { action = [a] { return RunRotateKey(*a); }; });
+    rot->callback([a, &action] {
+        action = Audited(a, "rotate_key", [] { return std::string(); }, [a] { return RunRotateKey(*a); });
+    });
 
     CLI::App* reembed = gal->add_subcommand(
         "reembed", "Rebuild every template from its stored crop with --pack's embedder");
     common(reembed);
     a->engine.AddTo(*reembed, true);
-    reembed->callback([a, &action] { action = [a] { return RunReembed(*a); }; });
+    reembed->callback([a, &action] {
+        action = Audited(a, "reembed", [] { return std::string(); }, [a] { return RunReembed(*a); });
+    });
 
     CLI::App* set = gal->add_subcommand(
         "settings", "Show or change identify settings (threshold, margin, ...)");
@@ -548,6 +570,8 @@ void RegisterGalleryCommands(CLI::App& app, Action& action) {
     cal->add_option("--key-file", a->key_file, "Template encryption key file");
     cal->add_option("--write-far", a->write_far,
                     "Write the threshold for this FAR (1e-2..1e-5) into --db's settings");
+    cal->add_flag("--save", a->save_curve,
+                  "Store the TAR/FAR curve (thresholds 0.20..0.80) in --db (GET /v1/calibration)");
     cal->callback([a, &action] { action = [a] { return RunCalibrate(*a); }; });
 }
 

@@ -22,6 +22,7 @@ struct GalleryArgs {
     std::string db;
     std::string key_file;
     std::string key_env = "FG_GALLERY_KEY";
+    std::string audit_file;  // --audit: where changes are recorded (cmd_audit.h OpenCliAudit)
     std::string subject;
     std::string name;
     std::string metadata;
@@ -45,6 +46,7 @@ struct GalleryArgs {
     std::vector<std::string> set;
     std::string root;
     double write_far = 0;
+    bool save_curve = false;  ///< calibrate --save: store the TAR/FAR curve in --db
     int batch = 5000;
 };
 

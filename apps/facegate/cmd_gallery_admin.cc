@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // facegate gallery export, import, reembed, rotate-key, settings, stats and calibrate: the
 // commands that administer a whole gallery (split from cmd_gallery.cc to keep files short).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -25,14 +30,19 @@ using gallery::Gallery;
 int RunExport(const GalleryArgs& a) {
     auto g = OpenGallery(a);
     if (!g.ok()) return Fail(g.status());
-    auto doc = (*g)->Export();
-    if (!doc.ok()) return Fail(doc.status());
+    // JSON Lines written as the store is read: memory stays flat at any gallery size.
     if (a.file.empty() || a.file == "-") {
-        PrintJson(*doc, false);
+        if (Status s = (*g)->ExportTo(std::cout); !s.ok()) return Fail(s);
         return kExitOk;
     }
-    std::ofstream out(a.file);
-    out << doc->dump() << "\n";
+    // Plaintext embeddings: the file is created 0600 whatever the umask (an existing one is
+    // tightened) before anything is written to it.
+    if (const int fd = ::open(a.file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600); fd >= 0) {
+        (void)::fchmod(fd, 0600);
+        ::close(fd);
+    }
+    std::ofstream out(a.file, std::ios::trunc);
+    if (Status s = (*g)->ExportTo(out); !s.ok()) return Fail(s.WithContext(a.file));
     out.close();
     if (!out) return Fail(Unavailable("cannot write " + a.file));
     std::cerr << "note: " << a.file << " holds plaintext embeddings; protect it like the key\n";
@@ -110,20 +120,61 @@ int RunImportRecords(const GalleryArgs& a, Gallery& g) {
     return Finish(g, rejected.empty() ? kExitOk : kExitError);
 }
 
+/// calibrate --save: TAR and FAR (accept = score >= threshold, as the gallery decides) at
+/// thresholds 0.20..0.80 step 0.01, for the console's settings page.
+nlohmann::json CalibrationCurve(const eval::PairScores& scores) {
+    std::vector<float> genuine = scores.genuine, impostor = scores.impostor;
+    std::sort(genuine.begin(), genuine.end());
+    std::sort(impostor.begin(), impostor.end());
+    const auto rate_at_or_above = [](const std::vector<float>& v, float t) {
+        if (v.empty()) return 0.0;
+        return double(v.end() - std::lower_bound(v.begin(), v.end(), t)) / double(v.size());
+    };
+    nlohmann::json curve = nlohmann::json::array();
+    for (int i = 20; i <= 80; ++i) {
+        const float t = float(i) / 100.0f;
+        curve.push_back({{"threshold", double(i) / 100.0},
+                         {"tar", rate_at_or_above(genuine, t)},
+                         {"far", rate_at_or_above(impostor, t)}});
+    }
+    return curve;
+}
+
+/// The labelled set's folder name (a full path could name a person or a host).
+std::string SetName(const std::string& root) {
+    std::filesystem::path p = std::filesystem::path(root).lexically_normal();
+    if (p.filename().empty()) p = p.parent_path();
+    return p.filename().string();
+}
+
+std::string Rfc3339Now() {
+    const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
 }  // namespace
 
 int RunImport(const GalleryArgs& a) {
     std::ifstream in(a.file);
     if (!in) return Fail(NotFound("cannot open " + a.file));
-    nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
-    in.close();
+    // Bulk records are JSON Lines objects without "format" from the first line on; anything
+    // else is an export (version 2 JSON Lines, or a version-1 document), streamed by the gallery.
+    std::string first;
+    while (std::getline(in, first) && first.find_first_not_of(" \t\r") == std::string::npos) {
+    }
+    const nlohmann::json head = nlohmann::json::parse(first, nullptr, false);
+    const bool records = !head.is_discarded() && head.is_object() && !head.contains("format");
+    in.clear();
+    in.seekg(0);
     auto g = OpenGallery(a);
     if (!g.ok()) return Fail(g.status());
-    // An export is one JSON document; anything else is read as JSON Lines records.
-    if (doc.is_discarded() || !doc.is_object() || !doc.contains("format"))
-        return RunImportRecords(a, **g);
-    auto n = (*g)->Import(doc, a.skip_existing);
-    if (!n.ok()) return Fail(n.status());
+    if (records) return RunImportRecords(a, **g);
+    auto n = (*g)->ImportFrom(in, {.skip_existing = a.skip_existing, .batch = a.batch});
+    if (!n.ok()) return Fail(n.status().WithContext(a.file));
     PrintJson({{"imported_faces", *n}});
     return Finish(**g, kExitOk);
 }
@@ -177,15 +228,20 @@ int RunReembed(const GalleryArgs& a) {
 }
 
 int RunRotateKey(const GalleryArgs& a) {
+    if (Status s = CheckGalleryExists({a.db, a.key_file, a.key_env, false}); !s.ok()) return Fail(s);
     auto old_keys = ResolveGalleryKeys(Where(a));
     if (!old_keys.ok()) return Fail(old_keys.status());
-    auto g = Gallery::Open({.location = a.db, .keys = *old_keys, .index = {}, .snapshot_path = {}});
-    if (!g.ok()) return Fail(g.status());
     std::error_code ec;
     auto fresh = std::filesystem::exists(a.new_key_file, ec)
                      ? gallery::LoadKeyFile(a.new_key_file)
                      : gallery::CreateKeyFile(a.new_key_file);
     if (!fresh.ok()) return Fail(fresh.status());
+    // Opened with both keys: after an interrupted rotation rows are under either, and running
+    // the same command again resumes it (docs/gallery.md "Keys").
+    auto open_ring = std::make_shared<gallery::KeyRing>(**old_keys);
+    open_ring->AddOld(*fresh);
+    auto g = Gallery::Open({.location = a.db, .keys = open_ring, .index = {}, .snapshot_path = {}});
+    if (!g.ok()) return Fail(g.status());
     auto ring = std::make_shared<gallery::KeyRing>(*fresh);
     auto old = a.key_file.empty() ? Result<gallery::TemplateKey>(NotFound(""))
                                   : gallery::LoadKeyFile(a.key_file);
@@ -243,6 +299,7 @@ int RunStats(const GalleryArgs& a) {
 }
 
 int RunCalibrate(const GalleryArgs& a) {
+    if (a.save_curve && a.db.empty()) return Fail(InvalidArgument("--save needs --db"));
     std::error_code ec;
     if (!std::filesystem::is_directory(a.root, ec))
         return Fail(NotFound(a.root + " is not a folder"));
@@ -283,6 +340,8 @@ int RunCalibrate(const GalleryArgs& a) {
     }
     auto scores = eval::ScoreAllPairs(vectors, labels);
     if (!scores.ok()) return Fail(scores.status());
+    // Computed before Calibrate takes the scores; Calibrate validates them (empty, non-finite).
+    const nlohmann::json curve = a.save_curve ? CalibrationCurve(*scores) : nlohmann::json();
     auto rep = eval::Calibrate(std::move(scores->genuine), std::move(scores->impostor));
     if (!rep.ok()) return Fail(rep.status());
     nlohmann::json points = nlohmann::json::array();
@@ -321,6 +380,16 @@ int RunCalibrate(const GalleryArgs& a) {
         s.threshold = it->threshold;
         if (Status st = (*g)->UpdateSettings(s); !st.ok()) return Fail(st);
         out["written_threshold"] = it->threshold;
+    }
+    if (a.save_curve) {
+        auto g = OpenGallery(a);
+        if (!g.ok()) return Fail(g.status());
+        // The labelled set's folder name only: full paths can name people or hosts.
+        const nlohmann::json saved{{"curve", curve},
+                                   {"source", SetName(a.root)},
+                                   {"created", Rfc3339Now()}};
+        if (Status st = (*g)->SaveCalibration(saved); !st.ok()) return Fail(st);
+        out["saved_curve_points"] = curve.size();
     }
     PrintJson(out);
     return kExitOk;

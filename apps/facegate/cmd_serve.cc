@@ -33,6 +33,7 @@ struct ServeArgs {
     std::string config;
     bool create_admin_key = false;
     bool json = false;
+    bool create = false;  ///< --create: a missing SQLite gallery is created
 };
 
 /// The API's audit hook over the audit log: result "ok" with the outcome in details, or the
@@ -60,6 +61,10 @@ api::AuditHook MakeAuditHook(std::shared_ptr<audit::AuditLog> log, std::shared_p
 int Serve(const ServeArgs& a) {
     auto cfg = api::LoadServeConfig(a.config);
     if (!cfg.ok()) return Fail(cfg.status());
+    const GalleryLocation gallery_at{cfg->run.gallery.db, cfg->run.gallery.key_file, cfg->run.gallery.key_env,
+                                     a.create || cfg->run.gallery.create};
+    // First: a mistyped gallery path must not start a service (or create keys) at all.
+    if (Status s = CheckGalleryExists(gallery_at); !s.ok()) return Fail(s.WithContext("gallery.db"));
 
     // Keys first: a service that cannot authenticate must not start.
     auto keys = auth::KeyStore::Open(cfg->keys_file.empty() ? auth::DefaultKeyStorePath()
@@ -85,14 +90,17 @@ int Serve(const ServeArgs& a) {
         std::fflush(stdout);
     }
 
-    StreamRootConfig rootc{FromSection(cfg->run.engine),
-                           {cfg->run.gallery.db, cfg->run.gallery.key_file, cfg->run.gallery.key_env},
-                           {}};
+    StreamRootConfig rootc{FromSection(cfg->run.engine), gallery_at, {}};
     for (const auto& s : cfg->run.sinks) rootc.sinks.push_back(s);
+    // The live feed: every stored decision also goes out as an SSE "sighting" (never a crop).
+    auto hub = std::make_shared<api::EventHub>(cfg->events_backlog);
+    rootc.history = cfg->run.history;
+    rootc.on_sighting = [hub](const history::Sighting& s) {
+        hub->PublishJson(s.stream, "sighting", nlohmann::json{{"type", "sighting"}, {"sighting", history::ToJson(s)}}.dump());
+    };
     auto root = StreamRoot::Build(rootc);
     if (!root.ok()) return Fail(root.status());
 
-    auto hub = std::make_shared<api::EventHub>(cfg->events_backlog);
     auto live = std::make_shared<api::LiveView>();
     auto pipe = root->MakePipeline(cfg->run.pipeline, hub,
                                    {live, std::make_shared<metrics::MetricsObserver>(metrics)});
@@ -110,6 +118,8 @@ int Serve(const ServeArgs& a) {
     ctx.live = live;
     ctx.options = cfg->api;
     if (audit_log) ctx.audit = MakeAuditHook(audit_log, metrics);
+    ctx.audit_log = audit_log;
+    ctx.history = root->history;
     ctx.metrics = [m = metrics.get(), p = pipeline.get(), g = root->gallery]() {
         m->Collect(p->Stats());
         if (g) {
@@ -117,9 +127,12 @@ int Serve(const ServeArgs& a) {
         }
         return m->Serialize();
     };
+    server::Authenticator authenticator = auth::MakeAuthenticator(store);
+    ctx.authenticate = authenticator;  // POST /v1/session checks the key it is given
+    ctx.secure_cookies = cfg->server.tls.has_value();
     server::Router router;
     api::AddRoutes(router, ctx);
-    auto srv = server::Server::Create(cfg->server, std::move(router), auth::MakeAuthenticator(store),
+    auto srv = server::Server::Create(cfg->server, std::move(router), authenticator,
                                       metrics->HttpObserver());
     if (!srv.ok()) return Fail(srv.status());
     metrics->SetInferenceThreads("compute", cfg->server.compute_threads);
@@ -139,15 +152,21 @@ int Serve(const ServeArgs& a) {
         std::printf("facegate serve: listening on %s (API: %s/v1/openapi.json)\n", url.c_str(), url.c_str());
     }
     std::fflush(stdout);
+    double compute_busy = 0;  // the compute pool's busy seconds already added to the metrics
     while (!g_stop) {
         (*srv)->compute_queue_depth();  // cheap; keeps the loop honest about the server
         metrics->SetComputeQueueDepth(static_cast<double>((*srv)->compute_queue_depth()));
+        const double busy = (*srv)->compute_busy_seconds();
+        metrics->AddInferenceBusySeconds("compute", busy - compute_busy);  // the dashboard's utilisation
+        compute_busy = busy;
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     spdlog::info("stopping: closing connections, ending tracks, flushing sinks");
     ctx.accepting = false;
     (*srv)->Stop();
     pipeline->Stop();
+    if (root->recorder) root->recorder->Stop();  // stores what the streams decided last
+    if (root->history) root->history->Stop();
     if (root->gallery) {
         if (Status st = root->gallery->Close(); !st.ok()) spdlog::warn("gallery close: {}", st.message());
     }
@@ -175,6 +194,8 @@ void RegisterServeCommands(CLI::App& app, Action& action) {
     serve->add_flag("--create-admin-key", args->create_admin_key,
                     "Create an admin API key at start and print it on stdout (demos; shown once)");
     serve->add_flag("--json", args->json, "Print the listening URL as JSON");
+    serve->add_flag("--create", args->create,
+                    "Create the gallery if its file does not exist (else a missing gallery is an error)");
     serve->callback([&action, args] { action = [args] { return Serve(*args); }; });
 
     CLI::App* config = SubcommandOf(app, "config", "Service configuration");

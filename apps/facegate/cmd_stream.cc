@@ -102,14 +102,16 @@ nlohmann::json StatsJson(const pipeline::PipelineStats& s, double seconds) {
             {"streams", streams}};
 }
 
-int RunConfigFile(const std::string& file, const std::string& draw_dir) {
+int RunConfigFile(const std::string& file, const std::string& draw_dir, bool create) {
     auto rc = pipeline::LoadRunConfig(file);
     if (!rc.ok()) return Fail(rc.status());
     if (!draw_dir.empty()) rc->pipeline.draw_dir = draw_dir;
-    StreamRootConfig rootc{FromSection(rc->engine),
-                           {rc->gallery.db, rc->gallery.key_file, rc->gallery.key_env},
-                           {}};
+    StreamRootConfig rootc{
+        FromSection(rc->engine),
+        {rc->gallery.db, rc->gallery.key_file, rc->gallery.key_env, create || rc->gallery.create},
+        {}};
     for (const auto& sc : rc->sinks) rootc.sinks.push_back(sc);
+    rootc.history = rc->history;
     auto root = StreamRoot::Build(rootc);
     if (!root.ok()) return Fail(root.status());
     auto p = root->MakePipeline(rc->pipeline);
@@ -390,7 +392,12 @@ void RegisterStreamCommands(CLI::App& app, Action& action) {
     auto draw = std::make_shared<std::string>();
     run->add_option("--config", *file, "Config file (JSON)")->required();
     run->add_option("--draw", *draw, "Write an annotated video per stream into this folder");
-    run->callback([&action, file, draw] { action = [file, draw] { return RunConfigFile(*file, *draw); }; });
+    auto create = std::make_shared<bool>(false);
+    run->add_flag("--create", *create,
+                  "Create the gallery if its file does not exist (else a missing gallery is an error)");
+    run->callback([&action, file, draw, create] {
+        action = [file, draw, create] { return RunConfigFile(*file, *draw, *create); };
+    });
 
     CLI::App* bench = SubcommandOf(app, "bench", "Benchmarks");
     auto* bs = bench->add_subcommand("stream", "Process a video as fast as possible and report throughput and latency");

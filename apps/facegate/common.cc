@@ -111,10 +111,22 @@ Result<std::shared_ptr<const gallery::KeyRing>> ResolveGalleryKeys(const Gallery
         std::make_shared<gallery::KeyRing>(std::move(key)));
 }
 
+Status CheckGalleryExists(const GalleryLocation& where) {
+    if (where.create || where.db.empty() || where.db.starts_with("postgres")) return Status::Ok();
+    std::error_code ec;
+    if (std::filesystem::exists(where.db, ec)) return Status::Ok();
+    return NotFound("gallery " + where.db +
+                    " does not exist; pass --create (or \"create\": true in the gallery section) "
+                    "to start with a new, empty gallery");
+}
+
 Result<std::unique_ptr<gallery::Gallery>> OpenGalleryAt(const GalleryLocation& where,
                                                         const EngineOptions& engine) {
+    // Before the key: a mistyped path must not create a key file either.
+    FG_RETURN_IF_ERROR(CheckGalleryExists(where));
     FG_ASSIGN_OR_RETURN(auto keys, ResolveGalleryKeys(where));
     gallery::GalleryOptions o{.location = where.db, .keys = keys, .index = {}, .snapshot_path = {}};
+    o.create_if_missing = where.create;
     auto pack = infer::ResolvePack(engine.embedder_pack.empty() ? engine.pack : engine.embedder_pack);
     if (pack.ok()) o.default_threshold = vision::DefaultVerifyThreshold(*pack);
     return gallery::Gallery::Open(o);

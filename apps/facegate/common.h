@@ -75,6 +75,7 @@ void RegisterBenchGalleryCommand(CLI::App& app, Action& action);  // bench galle
 void RegisterKeysCommands(CLI::App& app, Action& action);    // keys create|list|revoke
 void RegisterAuditCommands(CLI::App& app, Action& action);   // audit, audit verify
 void RegisterServeCommands(CLI::App& app, Action& action);   // serve, config check
+void RegisterHistoryCommands(CLI::App& app, Action& action); // history list|show|purge|strangers
 
 /// The subcommand `name` of `app` (a group such as `eval` or `bench`), added on first use with
 /// `description` and one required subcommand. Every Register* reaches a group through this, so
@@ -89,8 +90,15 @@ struct GalleryLocation {
     std::string db;                          ///< SQLite path or postgresql:// URL
     std::string key_file;                    ///< "" = $key_env, else the per-user key file
     std::string key_env = "FG_GALLERY_KEY";
+    /// A missing SQLite gallery file is created (the `gallery` commands). `run` and `serve`
+    /// set it only with --create / "create": true, so a typo in a path never starts an empty
+    /// gallery (nor creates a key).
+    bool create = true;
 };
-/// Opens (creating on first use) a gallery. The key: --key-file, else $FG_GALLERY_KEY (hex),
+/// NotFound, naming --create, when `where` is a SQLite path that does not exist and
+/// `where.create` is false.
+Status CheckGalleryExists(const GalleryLocation& where);
+/// Opens (creating on first use, see GalleryLocation::create) a gallery. The key: --key-file, else $FG_GALLERY_KEY (hex),
 /// else the per-user key file, created (0600) on first use. A new gallery takes the embedder
 /// pack's verify_threshold.
 Result<std::unique_ptr<gallery::Gallery>> OpenGalleryAt(const GalleryLocation& where,

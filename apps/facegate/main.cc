@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
     fg::cli::RegisterKeysCommands(app, action);
     fg::cli::RegisterAuditCommands(app, action);
     fg::cli::RegisterServeCommands(app, action);
+    fg::cli::RegisterHistoryCommands(app, action);
 
     try {
         app.parse(argc, argv);

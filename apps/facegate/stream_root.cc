@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stream_root.h"
 
+#include "fg/base/log.h"
 #include "fg/gallery/gallery.h"
 
 namespace fg::cli {
@@ -18,6 +19,37 @@ EngineOptions FromSection(const pipeline::EngineSection& e) {
     return o;
 }
 
+namespace {
+
+/// The history beside the gallery, its purge/follow thread and the recorder the pipelines feed.
+Status OpenHistory(const StreamRootConfig& config, StreamRoot& root) {
+    const pipeline::HistorySection& h = config.history;
+    history::HistoryOptions o;
+    if (!h.location.empty()) {
+        o.path = h.location;
+    } else if (config.gallery.db.starts_with("postgres")) {
+        // PostgreSQL history tables are not there yet (docs/history.md): say so, do not guess a file.
+        spdlog::warn("history: off (a PostgreSQL gallery needs history.location, a SQLite file)");
+        return Status::Ok();
+    } else {
+        o.path = history::DefaultHistoryPath(config.gallery.db);
+    }
+    FG_ASSIGN_OR_RETURN(o.keys, ResolveGalleryKeys(config.gallery));
+    o.model_id = root.models->embedder_model_id();
+    o.dim = root.gallery->dim() > 0 ? root.gallery->dim() : 512;
+    o.retention_days = h.retention_days;
+    o.keep_crops = h.keep_crops;
+    o.stranger_threshold = root.gallery->settings().threshold;
+    o.gallery = root.gallery;
+    FG_ASSIGN_OR_RETURN(std::unique_ptr<history::HistoryStore> store, history::HistoryStore::Open(o));
+    root.history = std::move(store);
+    root.history->StartBackground();
+    root.recorder = std::make_shared<history::Recorder>(root.history, config.on_sighting);
+    return Status::Ok();
+}
+
+}  // namespace
+
 Result<StreamRoot> StreamRoot::Build(const StreamRootConfig& config) {
     StreamRoot root;
     FG_ASSIGN_OR_RETURN(vision::EngineConfig ec, config.engine.ToConfig(true));
@@ -31,6 +63,15 @@ Result<StreamRoot> StreamRoot::Build(const StreamRootConfig& config) {
             FG_RETURN_IF_ERROR(root.gallery->StartFollowing(config.gallery_follow));
         FG_ASSIGN_OR_RETURN(root.identifier,
                             pipeline::MakeGalleryIdentifier(root.gallery, root.models->embedder_model_id()));
+    }
+    if (config.history.enabled && root.gallery) {
+        // History is an observation log: one that cannot open (a read-only folder, a foreign
+        // file) is reported loudly, and the streams run without it (the routes say no_history).
+        if (Status st = OpenHistory(config, root); !st.ok()) {
+            spdlog::error("history: off: {}", st.ToString());
+            root.history.reset();
+            root.recorder.reset();
+        }
     }
     if (!config.sinks.empty()) {
         std::vector<std::unique_ptr<events::Sink>> sinks;
@@ -76,6 +117,7 @@ Result<std::unique_ptr<pipeline::Pipeline>> StreamRoot::MakePipeline(
     std::vector<std::shared_ptr<pipeline::PipelineObserver>> observers) const {
     std::shared_ptr<events::Sink> s = sink;
     if (extra_sink) s = s ? std::make_shared<TeeSink>(s, std::move(extra_sink)) : std::move(extra_sink);
+    if (recorder) observers.push_back(recorder);
     return pipeline::Pipeline::Create(std::move(config), models, identifier, std::move(s),
                                       std::move(observers));
 }

@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "fg/events/sink.h"
+#include "fg/history/history.h"
 #include "fg/pipeline/pipeline.h"
 #include "fg/pipeline/run_config.h"
 
@@ -29,6 +30,10 @@ struct StreamRootConfig {
     /// processes are recognised (docs/gallery.md, "Change log"); 0 = never. The follower stops
     /// with the gallery.
     std::chrono::milliseconds gallery_follow{500};
+    /// Recognition history (run and serve set it from their file; off for the bench roles).
+    pipeline::HistorySection history{.enabled = false};
+    /// Called on the recorder's thread after each stored decision (serve: the SSE "sighting").
+    history::Recorder::Callback on_sighting;
 };
 
 /// Thread-safety: built once on the main thread; MakePipeline may be called again (bench
@@ -39,6 +44,8 @@ struct StreamRoot {
     std::shared_ptr<gallery::Gallery> gallery;         ///< null without a gallery
     std::shared_ptr<pipeline::Identifier> identifier;  ///< null without a gallery
     std::shared_ptr<events::Sink> sink;                ///< null without sinks
+    std::shared_ptr<history::HistoryStore> history;    ///< null unless history is on (needs a gallery)
+    std::shared_ptr<history::Recorder> recorder;       ///< an observer of every pipeline made here
 
     static Result<StreamRoot> Build(const StreamRootConfig& config);
     /// `extra_sink` (e.g. serve's event hub) gets every event besides `sink`; `observers` see

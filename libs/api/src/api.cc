@@ -24,6 +24,10 @@ void AddRoutes(server::Router& router, ApiContext& ctx) {
     AddRecognitionRoutes(router, ctx);
     AddGalleryRoutes(router, ctx);
     AddStreamRoutes(router, ctx);
+    AddAuditRoutes(router, ctx);
+    AddHistoryRoutes(router, ctx);
+    AddSettingsRoutes(router, ctx);
+    AddConsoleRoutes(router, ctx);
 }
 
 }  // namespace fg::api

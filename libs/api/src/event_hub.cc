@@ -22,6 +22,15 @@ Status EventHub::Publish(const events::Event& event) {
     if (auto* r = std::get_if<events::Recognized>(&copy.payload)) r->best_shot_jpeg_base64.clear();
     if (auto* u = std::get_if<events::UnknownFace>(&copy.payload)) u->best_shot_jpeg_base64.clear();
     e.json = events::ToJson(copy).dump();
+    Deliver(std::move(e));
+    return Status::Ok();
+}
+
+void EventHub::PublishJson(const std::string& stream_id, const std::string& type, std::string json) {
+    Deliver(HubEvent{events::NewEventId(), stream_id, type, std::move(json)});
+}
+
+void EventHub::Deliver(HubEvent e) {
     std::lock_guard lock(mu_);
     ++stats_.published;
     ++stats_.delivered;
@@ -34,7 +43,6 @@ Status EventHub::Publish(const events::Event& event) {
             ++it;
         }
     }
-    return Status::Ok();
 }
 
 events::SinkStats EventHub::stats() const {

@@ -9,16 +9,17 @@
 #include "runtime.h"
 
 namespace fg::api {
+
+gallery::Gallery& RequireGallery(ApiContext& ctx) {
+    if (!ctx.gallery) Throw(409, "no_gallery", "the service runs without a gallery");
+    return *ctx.gallery;
+}
+
 namespace {
 
 using nlohmann::json;
 using server::Request;
 using server::Response;
-
-gallery::Gallery& G(ApiContext& ctx) {
-    if (!ctx.gallery) Throw(409, "no_gallery", "the service runs without a gallery");
-    return *ctx.gallery;
-}
 
 void Audit(ApiContext& ctx, const Request& r, const std::string& action, const std::string& target,
            const std::string& result) {
@@ -66,7 +67,7 @@ Response ListSubjects(ApiContext& ctx, Request& r) {
     const int limit = QueryInt(r, "limit", ctx.options.default_page, 1, ctx.options.max_page);
     const auto it = r.query.find("after");
     const std::string after = it == r.query.end() ? "" : it->second;
-    const auto page = Value(G(ctx).ListSubjects(after, limit));
+    const auto page = Value(RequireGallery(ctx).ListSubjects(after, limit));
     json items = json::array();
     for (const auto& s : page.subjects) items.push_back(SubjectJson(s));
     return Response::Json(200, {{"items", items}, {"next", page.next_after.empty() ? json(nullptr) : json(page.next_after)}});
@@ -85,14 +86,14 @@ Response CreateSubject(ApiContext& ctx, Request& r) {
     s.display_name = StringField(j, "display_name", false);
     if (s.display_name.empty()) s.display_name = s.id;
     s.metadata = MetadataField(j);
-    const Status st = G(ctx).CreateSubject(s);
+    const Status st = RequireGallery(ctx).CreateSubject(s);
     Audit(ctx, r, "create_subject", s.id, st.ok() ? "ok" : st.message());
     FG_API_CHECK(st, "id");
-    return Response::Json(201, SubjectJson(Value(G(ctx).GetSubject(s.id))));
+    return Response::Json(201, SubjectJson(Value(RequireGallery(ctx).GetSubject(s.id))));
 }
 
 Response GetSubject(ApiContext& ctx, Request& r) {
-    return Response::Json(200, SubjectJson(Value(G(ctx).GetSubject(r.params.at("id")))));
+    return Response::Json(200, SubjectJson(Value(RequireGallery(ctx).GetSubject(r.params.at("id")))));
 }
 
 Response PatchSubject(ApiContext& ctx, Request& r) {
@@ -103,20 +104,20 @@ Response PatchSubject(ApiContext& ctx, Request& r) {
             Throw(400, "bad_request", "unknown field " + it.key() + " (display_name and metadata can change)", it.key());
         }
     }
-    Value(G(ctx).GetSubject(id));  // 404 before any change
+    Value(RequireGallery(ctx).GetSubject(id));  // 404 before any change
     if (j.contains("display_name")) {
         const std::string name = StringField(j, "display_name", true);
         if (name.empty()) Throw(400, "bad_request", "display_name must not be empty", "display_name");
-        FG_API_CHECK(G(ctx).RenameSubject(id, name), "display_name");
+        FG_API_CHECK(RequireGallery(ctx).RenameSubject(id, name), "display_name");
     }
-    if (j.contains("metadata")) FG_API_CHECK(G(ctx).UpdateMetadata(id, MetadataField(j)), "metadata");
+    if (j.contains("metadata")) FG_API_CHECK(RequireGallery(ctx).UpdateMetadata(id, MetadataField(j)), "metadata");
     Audit(ctx, r, "update_subject", id, "ok");
-    return Response::Json(200, SubjectJson(Value(G(ctx).GetSubject(id))));
+    return Response::Json(200, SubjectJson(Value(RequireGallery(ctx).GetSubject(id))));
 }
 
 Response DeleteSubject(ApiContext& ctx, Request& r) {
     const std::string& id = r.params.at("id");
-    const Status st = G(ctx).DeleteSubject(id);
+    const Status st = RequireGallery(ctx).DeleteSubject(id);
     Audit(ctx, r, "delete", id, st.ok() ? "ok" : st.message());
     FG_API_CHECK(st, "");
     return Response::Json(200, {{"id", id}, {"deleted", true}});
@@ -127,23 +128,23 @@ Response Merge(ApiContext& ctx, Request& r) {
     const json j = JsonBody(r);
     const std::string into = StringField(j, "into", true);
     if (into == id) Throw(400, "bad_request", "cannot merge a subject into itself", "into");
-    Value(G(ctx).GetSubject(id));
-    Value(G(ctx).GetSubject(into), "into");
-    const Status st = G(ctx).MergeSubjects(id, into);
+    Value(RequireGallery(ctx).GetSubject(id));
+    Value(RequireGallery(ctx).GetSubject(into), "into");
+    const Status st = RequireGallery(ctx).MergeSubjects(id, into);
     Audit(ctx, r, "merge", id + "->" + into, st.ok() ? "ok" : st.message());
     FG_API_CHECK(st, "into");
-    return Response::Json(200, SubjectJson(Value(G(ctx).GetSubject(into))));
+    return Response::Json(200, SubjectJson(Value(RequireGallery(ctx).GetSubject(into))));
 }
 
 Response ListFaces(ApiContext& ctx, Request& r) {
-    const auto faces = Value(G(ctx).ListFaces(r.params.at("id")));
+    const auto faces = Value(RequireGallery(ctx).ListFaces(r.params.at("id")));
     json items = json::array();
     for (const auto& f : faces) items.push_back(FaceInfoJson(f));
     return Response::Json(200, {{"items", items}});
 }
 
 Response Enroll(ApiContext& ctx, Request& r) {
-    gallery::Gallery& g = G(ctx);
+    gallery::Gallery& g = RequireGallery(ctx);
     const std::string& id = r.params.at("id");
     const bool force = QueryBool(r, "force");
     const Body body = ParseBody(r, {"image", "images"});
@@ -214,10 +215,10 @@ Response DeleteFace(ApiContext& ctx, Request& r) {
     } catch (const std::exception&) {
         Throw(400, "bad_request", "face_id must be an integer", "face_id");
     }
-    const auto faces = Value(G(ctx).ListFaces(id));
+    const auto faces = Value(RequireGallery(ctx).ListFaces(id));
     const bool owned = std::any_of(faces.begin(), faces.end(), [&](const auto& f) { return f.face_id == fid; });
     if (!owned) Throw(404, "not_found", "subject '" + id + "' has no face " + fid_text, "face_id");
-    const Status st = G(ctx).RemoveFace(fid);
+    const Status st = RequireGallery(ctx).RemoveFace(fid);
     Audit(ctx, r, "delete_face", id + "/" + fid_text, st.ok() ? "ok" : st.message());
     FG_API_CHECK(st, "face_id");
     return Response::Json(200, {{"face_id", fid}, {"deleted", true}});

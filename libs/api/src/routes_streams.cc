@@ -240,7 +240,9 @@ Response Ready(ApiContext& ctx, Request&) {
     const bool ready = models && gallery_ok && ctx.accepting.load();
     json j = {{"ready", ready},
               {"models", models},
-              {"gallery", ctx.gallery ? "open" : (ctx.gallery_configured ? "failed" : "none")},
+              // degraded stays ready: identify still answers from memory (docs/gallery.md, PostgreSQL).
+              {"gallery", ctx.gallery ? (ctx.gallery->degraded() ? "degraded" : "open")
+                                      : (ctx.gallery_configured ? "failed" : "none")},
               {"accepting", ctx.accepting.load()},
               {"streams", {{"total", total}, {"live", live}, {"states", streams}}}};
     Response resp = Response::Json(ready ? 200 : 503, j);

@@ -8,6 +8,7 @@
 
 #include "api_test_util.h"
 #include "fg/api/api.h"
+#include "fg/audit/audit_log.h"
 #include "fg/events/event.h"
 #include "fg/gallery/gallery.h"
 #include "fg/testing/testing.h"
@@ -212,6 +213,46 @@ TEST_F(RoutesTest, AuditHookSeesChangesWithoutBiometrics) {
     EXPECT_EQ(log[0], "test create_subject eve ok");
     EXPECT_EQ(log[1], "test identify eve known");
     EXPECT_EQ(log[2], "test delete eve ok");
+}
+
+TEST_F(RoutesTest, AuditLogIsReadableFilteredAndPaged) {
+    auto r = Invoke(router_, {.path = "/v1/audit"});
+    EXPECT_EQ(r.status, 409);  // no log configured
+    EXPECT_EQ(ErrorCode(r), "no_audit_log");
+    audit::AuditKey key{};
+    key.fill(7);
+    auto log = audit::AuditLog::Open(dir_ / "audit.db", key);
+    ASSERT_TRUE(log.ok()) << log.status().message();
+    ctx_.audit_log = std::move(*log);
+    for (int i = 0; i < 5; ++i) {
+        audit::Record rec;
+        rec.who = i % 2 ? "cli:alice" : "k1";
+        rec.action = i < 3 ? "identify" : "delete";
+        rec.target = "s" + std::to_string(i);
+        ASSERT_TRUE(ctx_.audit_log->Append(rec).ok());
+    }
+    r = Invoke(router_, {.path = "/v1/audit", .query = {{"limit", "2"}}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(Json(r)["items"].size(), 2u);
+    EXPECT_EQ(Json(r)["items"][0]["seq"], 1);
+    const std::string next = Json(r)["next"];
+    r = Invoke(router_, {.path = "/v1/audit", .query = {{"limit", "10"}, {"after", next}}});
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(Json(r)["items"].size(), 3u);
+    EXPECT_TRUE(Json(r)["next"].is_null());
+    r = Invoke(router_, {.path = "/v1/audit", .query = {{"action", "identify"}, {"principal", "cli:alice"}}});
+    ASSERT_EQ(Json(r)["items"].size(), 1u);
+    EXPECT_EQ(Json(r)["items"][0]["target"], "s1");
+    r = Invoke(router_, {.path = "/v1/audit", .query = {{"since", "1h"}, {"until", "2999-01-01T00:00:00Z"}}});
+    EXPECT_EQ(Json(r)["items"].size(), 5u);
+    r = Invoke(router_, {.path = "/v1/audit", .query = {{"since", "1999-01-01T00:00:00Z"}, {"until", "2000"}}});
+    EXPECT_EQ(Json(r)["items"].size(), 0u);
+    for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+             {"since", "yesterday"}, {"until", "x"}, {"after", "abc"}, {"after", "-3"}, {"limit", "0"}}) {
+        r = Invoke(router_, {.path = "/v1/audit", .query = {{name, value}}});
+        EXPECT_EQ(r.status, 400) << name << "=" << value;
+        EXPECT_EQ(Json(r)["error"]["field"], name) << name << "=" << value;
+    }
 }
 
 TEST_F(RoutesTest, ServerSentEvents) {

@@ -34,8 +34,11 @@ void TrackLabels::OnEvent(const events::Event& e) {
         labels_[id] = {r->display_name.empty() ? r->subject_id : r->display_name, r->score};
     } else if (std::holds_alternative<events::UnknownFace>(e.payload)) {
         labels_[id] = {"unknown", -1};
-    } else if (std::holds_alternative<events::SpoofDetected>(e.payload)) {
-        labels_[id] = {"SPOOF", -1};
+    } else if (const auto* sp = std::get_if<events::SpoofDetected>(&e.payload)) {
+        // Liveness on the picture: the operator sees how sure the check was.
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "SPOOF live=%.2f", sp->liveness_score);
+        labels_[id] = {buf, -1};
     } else if (std::holds_alternative<events::TrackEnded>(e.payload)) {
         labels_.erase(id);
     }
@@ -68,7 +71,7 @@ cv::Mat Annotate(const FrameView& view, const TrackLabels& labels) {
                 std::snprintf(buf, sizeof buf, " %.2f", l.score);
                 text += buf;
             }
-            const cv::Scalar color = l.text == "SPOOF"     ? kSpoof
+            const cv::Scalar color = l.text.starts_with("SPOOF") ? kSpoof
                                      : l.text == "unknown" ? kUnknown
                                      : l.text.empty()      ? kPending
                                                            : kKnown;

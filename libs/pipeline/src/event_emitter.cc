@@ -26,6 +26,7 @@ void EventEmitter::TrackStarted(const track::Track& t, std::int64_t frame_index,
 }
 
 void EventEmitter::Decision(const Outcome& o) {
+    for (const auto& obs : observers_) obs->OnDecision(stream_id_, o);
     events::Payload p;
     switch (o.kind) {
         case Outcome::Kind::kRecognized:

@@ -97,6 +97,8 @@ std::optional<Outcome> Recognizer::Decide(TrackState& t, const FaceItem& item) {
     o.best_quality = t.best_quality;
     o.faces_used = t.recognition.faces_used();
     if (config_.best_shot_crops) o.best_shot_jpeg_base64 = JpegBase64(t.best_shot);
+    o.fused_embedding = t.recognition.fused();
+    o.best_shot = t.best_shot;  // a reference, not a copy: the track replaces, never edits, it
     return o;
 }
 

@@ -72,6 +72,19 @@ TEST(RunConfig, EveryErrorNamesItsOption) {
               std::string::npos);
 }
 
+TEST(RunConfig, ASinkWithANonStringTypeIsNotACrash) {
+    // Found by fg_fuzz_run_config: json::value("type", "") threw on a number and ended the
+    // process. The sink list is passed on as written (the sink factory names the bad field).
+    for (const char* sink : {R"({"type": 1, "path": "x"})", R"({"type": null})", R"([1])", R"("jsonl")"}) {
+        SCOPED_TRACE(sink);
+        const json j = json::parse(std::string(R"({"streams":[{"id":"a","uri":"a.mp4"}],"events":{"sinks":[)") +
+                                   sink + "]}}");
+        auto r = ParseRunConfig(j, "/etc/fg");
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+        EXPECT_EQ(r->sinks[0], j["events"]["sinks"][0]);
+    }
+}
+
 TEST(RunConfig, FileErrors) {
     testing::TmpDir tmp;
     EXPECT_EQ(LoadRunConfig(tmp.path() / "missing.json").status().code(), StatusCode::kNotFound);

@@ -57,8 +57,10 @@ void ComputePool::Loop() {
         auto job = std::move(jobs_.front());
         jobs_.pop_front();
         lock.unlock();
+        const auto start = std::chrono::steady_clock::now();
         job();  // jobs catch their own exceptions (RunHandler)
         job = nullptr;
+        busy_ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
         lock.lock();
     }
 }
@@ -220,7 +222,8 @@ Routed Route(ServerState& state, Request& request) {
         }
     }
     out.handler = match.handler;
-    out.compute = match.options->compute;
+    // A compute route may answer cheap requests inline (RouteOptions::inline_if).
+    out.compute = match.options->compute && !(match.options->inline_if && match.options->inline_if(request));
     return out;
 }
 

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
@@ -29,6 +30,8 @@ class ComputePool {
     /// Runs `job` on a pool thread unless every thread is busy and `queue` jobs already wait.
     bool TrySubmit(std::function<void()> job);
     std::size_t waiting() const;
+    /// Seconds the pool's threads spent running jobs since start (utilisation = its rate / threads).
+    double busy_seconds() const { return static_cast<double>(busy_ns_.load()) / 1e9; }
     /// Finishes running jobs, drops waiting ones, joins. Idempotent.
     void Stop();
 
@@ -40,6 +43,7 @@ class ComputePool {
     std::deque<std::function<void()>> jobs_;
     int idle_ = 0;
     bool stop_ = false;
+    std::atomic<std::int64_t> busy_ns_{0};
     std::vector<std::thread> threads_;
 };
 

@@ -113,6 +113,7 @@ class ServerImpl final : public Server {
     int port() const override { return port_.load(); }
     std::size_t open_connections() const override { return st_->connections.load(); }
     std::size_t compute_queue_depth() const override { return st_->pool.waiting(); }
+    double compute_busy_seconds() const override { return st_->pool.busy_seconds(); }
 
   private:
     void Accept() {

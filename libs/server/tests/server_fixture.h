@@ -116,7 +116,11 @@ class ServerFixture : public ::testing::Test {
         });
         router.Add("GET", "/throw", {}, [](Request&) -> Response { throw std::runtime_error("boom"); });
         router.Add("GET", "/bad-status", {}, [](Request&) { return Response::Json(1234, {}); });
-        router.Add("POST", "/compute", {.compute = true}, [this](Request&) {
+        // "?cheap=1": the fast path (RouteOptions::inline_if) answers on the IO thread.
+        router.Add("POST", "/compute",
+                   {.compute = true, .inline_if = [](const Request& r) { return r.query.count("cheap") > 0; }},
+                   [this](Request& r) {
+            if (r.query.count("cheap")) return Response::Json(200, {{"inline", true}});
             gate_.Wait();
             return Response::Json(200, {{"done", true}});
         });

@@ -160,6 +160,10 @@ TEST_F(ServerFixture, ComputePoolFullIs503WithRetryAfter) {
     EXPECT_EQ(ErrorCode(r), "overloaded");
     EXPECT_EQ(r.Header("retry-after"), "1");
     ExpectHealthy();  // IO is not blocked by the compute pool
+    // A cheap request of the same route does not wait for the full pool (inline_if).
+    r = c.Do("POST", "/compute?cheap=1");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, R"({"inline":true})");
     gate_.Open();
     EXPECT_EQ(a.ReadReply().status, 200);
     EXPECT_EQ(b.ReadReply().status, 200);

@@ -23,7 +23,9 @@ namespace fg::stream::internal {
 /// the reader allocates as before.
 ///
 /// Not thread-safe: owned by the decoder thread. Consumers on other threads only drop their
-/// references, which cv::Mat counts atomically.
+/// references, which cv::Mat counts atomically (an acq_rel decrement); the pool reads the count
+/// with an acquire load (Free), so a consumer's last reads of the pixels happen before the
+/// decoder writes the next frame into them (a plain read was a data race: ThreadSanitizer).
 class FramePool {
   public:
     explicit FramePool(std::size_t capacity) : capacity_(capacity) {}
@@ -33,7 +35,7 @@ class FramePool {
     /// into it; cv::Mat::create keeps the buffer when size and type match.
     cv::Mat Acquire() {
         for (cv::Mat& m : buffers_) {
-            if (m.u != nullptr && m.u->refcount == 1) return m;
+            if (Free(m)) return m;
         }
         return cv::Mat();
     }
@@ -47,7 +49,7 @@ class FramePool {
         }
         // Drop a free buffer of another size first (after a resolution change), then adopt.
         for (cv::Mat& m : buffers_) {
-            if (m.u != nullptr && m.u->refcount == 1 &&
+            if (Free(m) &&
                 (m.size() != image.size() || m.type() != image.type())) {
                 m = image;
                 return;
@@ -59,6 +61,11 @@ class FramePool {
     std::size_t size() const { return buffers_.size(); }
 
   private:
+    /// Only the pool holds `m`'s buffer (see the class comment for the memory order).
+    static bool Free(const cv::Mat& m) {
+        return m.u != nullptr && __atomic_load_n(&m.u->refcount, __ATOMIC_ACQUIRE) == 1;
+    }
+
     std::size_t capacity_;
     std::vector<cv::Mat> buffers_;
 };

@@ -327,7 +327,14 @@ void Source::Impl::Run() {
     std::uint32_t generation = 0;
     // Decoded frames live in the queue (queue_depth), with the consumer (one, usually) and in
     // the reader (one); a little slack for a consumer that holds a frame a moment longer.
+#if defined(__SANITIZE_THREAD__)
+    // ThreadSanitizer cannot see the consumers' side of the pool's hand-off (cv::Mat drops a
+    // reference with an atomic inside libopencv_core, which is not instrumented), so every reuse
+    // would be reported as a race: under TSan the reader allocates each frame (pool of 0).
+    internal::FramePool pool(0);
+#else
     internal::FramePool pool(std::min<std::size_t>(config.queue_depth, 16) + 3);
+#endif
 
     {
         // The first report: consumers learn the source exists and is connecting.

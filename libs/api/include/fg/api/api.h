@@ -33,6 +33,12 @@ class Gallery;
 namespace fg::pipeline {
 class Pipeline;
 }
+namespace fg::history {
+class HistoryStore;
+}
+namespace fg::audit {
+class AuditLog;
+}
 
 namespace fg::api {
 
@@ -73,6 +79,10 @@ struct ApiContext {
     std::shared_ptr<EventHub> events;
     std::shared_ptr<LiveView> live;
     AuditHook audit;
+    /// The log GET /v1/audit reads (null: 409 no_audit_log). Usually the one `audit` appends to.
+    std::shared_ptr<audit::AuditLog> audit_log;
+    /// Recognition history and strangers (null: the history routes answer 409 no_history).
+    std::shared_ptr<history::HistoryStore> history;
     ApiOptions options;
     /// When set, GET /metrics (scope read) answers its text (Prometheus exposition format).
     std::function<std::string()> metrics;
@@ -80,6 +90,11 @@ struct ApiContext {
     std::atomic<bool> accepting{true};
     /// api/openapi.json as embedded at build time (set by AddRoutes when empty).
     std::string openapi;
+    /// Checks the key of POST /v1/session (serve passes the server's authenticator); null:
+    /// the session routes answer 409 no_auth.
+    server::Authenticator authenticate;
+    /// Set-Cookie fg_session gets `Secure` (serve sets it when TLS is on).
+    bool secure_cookies = false;
 
     std::shared_ptr<ApiRuntime> runtime;  ///< made by AddRoutes
     ~ApiContext();

@@ -45,6 +45,9 @@ class EventHub final : public events::Sink {
     explicit EventHub(std::size_t backlog = 1000);
 
     Status Publish(const events::Event& event) override;
+    /// An event that is not a pipeline event (e.g. "sighting" from the history): `json` is the
+    /// whole SSE data object; a fresh id is assigned. Same fan-out and backlog as Publish.
+    void PublishJson(const std::string& stream_id, const std::string& type, std::string json);
     Status Flush(events::Deadline) override { return Status::Ok(); }
     events::SinkStats stats() const override;
     std::string name() const override { return "event_hub"; }
@@ -70,6 +73,7 @@ class EventHub final : public events::Sink {
         Callback callback;
     };
     static bool Matches(const SubscribeOptions& o, const HubEvent& e);
+    void Deliver(HubEvent e);
 
     const std::size_t capacity_;
     mutable std::mutex mu_;

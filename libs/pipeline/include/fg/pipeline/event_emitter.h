@@ -52,6 +52,9 @@ class PipelineObserver {
     virtual ~PipelineObserver() = default;
     virtual void OnEvent(const events::Event& /*event*/) {}
     virtual void OnFrame(const FrameView& /*view*/) {}
+    /// A track decision (recognized, unknown, spoof) with what OnEvent's event leaves out: the
+    /// fused embedding and the best-shot crop (Outcome). Called before OnEvent of its event.
+    virtual void OnDecision(const std::string& /*stream_id*/, const Outcome& /*outcome*/) {}
     /// The stream ends (its thread is about to finish): flush what is open.
     virtual void OnStreamEnd() {}
 };

@@ -36,6 +36,11 @@ struct Outcome {
     int faces_used = 0;             ///< embeddings fused
     std::string best_shot_jpeg_base64;  ///< when RecognizerConfig::best_shot_crops
     LivenessState liveness;         ///< spoof: the fused score and threshold
+    /// For observers that keep decisions (libs/history): the fused, L2-normalised embedding the
+    /// verdict was made on (empty for a spoof) and the track's best aligned face (BGR, shared
+    /// with the recognizer: observers must not modify it; clone or encode on their own thread).
+    std::vector<float> fused_embedding;
+    cv::Mat best_shot;
 };
 
 struct RecognitionStep {

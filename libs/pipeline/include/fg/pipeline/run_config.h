@@ -30,11 +30,22 @@ struct GallerySection {
     std::string db;                          ///< "" = no gallery: every face is unknown
     std::string key_file;                    ///< "" = $key_env, else the per-user key file
     std::string key_env = "FG_GALLERY_KEY";
+    bool create = false;                     ///< create the SQLite gallery when its file is missing
+};
+
+/// Recognition history (libs/history, docs/history.md): every track decision stored, sealed
+/// with the gallery key. Needs a gallery; off without one.
+struct HistorySection {
+    bool enabled = true;
+    std::string location;    ///< "" = <gallery db>.history.db (required for a PostgreSQL gallery)
+    int retention_days = 7;  ///< 0 = keep nothing
+    bool keep_crops = true;  ///< store the best-shot crop (sealed)
 };
 
 struct RunConfig {
     EngineSection engine;
     GallerySection gallery;
+    HistorySection history;
     PipelineConfig pipeline;
     nlohmann::json sinks = nlohmann::json::array();  ///< events::CreateSinkFromJson objects
 };

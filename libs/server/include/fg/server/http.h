@@ -89,6 +89,10 @@ using Handler = std::function<Response(Request&)>;
 struct RouteOptions {
     std::string scope;            ///< required scope; "" = public (no key needed)
     bool compute = false;         ///< runs on the bounded compute pool (503 when full)
+    /// For a compute route: true when this request is cheap and bounded (an identify carrying an
+    /// embedding, not an image), so it runs inline on the IO thread instead of queueing behind
+    /// image work. Called on the IO thread after authentication; must be fast and not throw.
+    std::function<bool(const Request&)> inline_if;
     std::string name;             ///< route label for metrics ("" = the pattern)
 };
 
@@ -172,6 +176,8 @@ class Server {
     virtual int port() const = 0;
     virtual std::size_t open_connections() const = 0;
     virtual std::size_t compute_queue_depth() const = 0;
+    /// Seconds the compute threads spent running handlers since Start (for utilisation metrics).
+    virtual double compute_busy_seconds() const = 0;
 };
 
 }  // namespace fg::server
