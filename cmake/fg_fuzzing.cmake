@@ -6,7 +6,7 @@
 function(fg_add_fuzzer)
   cmake_parse_arguments(ARG "" "NAME;CORPUS" "SOURCES;DEPS" ${ARGN})
   if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
-    message(FATAL_ERROR "fg_add_fuzzer(${ARG_NAME}): libFuzzer needs clang (use the 'fuzz' preset)")
+    message(FATAL_ERROR "fg_add_fuzzer(${ARG_NAME}): libFuzzer needs clang (use the 'asan' preset)")
   endif()
   add_executable(${ARG_NAME} ${ARG_SOURCES})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})
@@ -17,7 +17,7 @@ function(fg_add_fuzzer)
     add_custom_target(fg_fuzzers)
   endif()
   add_dependencies(fg_fuzzers ${ARG_NAME})
-  # scripts/fuzz runs every build/fuzz/fuzzers/*.txt: "<binary>=<seed corpus dir>".
+  # scripts/fuzz runs every build/asan/fuzzers/*.txt: "<binary>=<seed corpus dir>".
   file(GENERATE OUTPUT ${PROJECT_BINARY_DIR}/fuzzers/${ARG_NAME}.txt
        CONTENT "$<TARGET_FILE:${ARG_NAME}>=${ARG_CORPUS}\n")
 endfunction()

@@ -10,5 +10,13 @@ function(fg_add_test)
     set(ARG_LABELS unit)
   endif()
   gtest_discover_tests(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)
+  # fg_unit_tests builds every binary with a "unit" label and nothing else: the sanitizer stages of
+  # scripts/test build only what `ctest -L unit` runs.
+  if("unit" IN_LIST ARG_LABELS)
+    if(NOT TARGET fg_unit_tests)
+      add_custom_target(fg_unit_tests)
+    endif()
+    add_dependencies(fg_unit_tests ${ARG_NAME})
+  endif()
 endfunction()
 include(GoogleTest)
