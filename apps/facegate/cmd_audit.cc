@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "fg/gallery/crypto.h"
+
 namespace fg::cli {
 
 void AuditLocation::AddTo(CLI::App& cmd) {
@@ -17,16 +19,49 @@ void AuditLocation::AddTo(CLI::App& cmd) {
     cmd.add_option("--key-file", key_file,
                    "Gallery key file; the audit key is derived from it (default: $FG_GALLERY_KEY, "
                    "else ~/.config/facegate/gallery.key)");
+    cmd.add_option("--old-key-file", old_key_files,
+                   "Gallery key file(s) from before `gallery rotate-key` (repeatable): verify needs the "
+                   "key of every part of the chain");
 }
 
 std::filesystem::path DefaultAuditPath() { return DefaultGalleryKeyPath().parent_path() / "audit.db"; }
 
+namespace {
+
+Result<audit::AuditKey> AuditKeyOfFile(const std::string& file) {
+    FG_ASSIGN_OR_RETURN(gallery::TemplateKey k, gallery::LoadKeyFile(file));
+    auto key = audit::DeriveAuditKey(k.bytes);
+    std::fill(k.bytes.begin(), k.bytes.end(), 0);
+    if (!key.ok()) return key.status().WithContext(file);
+    return key;
+}
+
+/// The audit log under the ring {rotated_to, the gallery key}: the rotate_key record is the
+/// first under the new key.
+Result<std::unique_ptr<audit::AuditLog>> OpenRotated(const AuditLocation& where, const std::filesystem::path& path) {
+    FG_ASSIGN_OR_RETURN(auto bytes, ResolveGalleryKeyBytes({.db = "", .key_file = where.key_file, .key_env = where.key_env}));
+    auto old = audit::DeriveAuditKey(bytes);
+    std::fill(bytes.begin(), bytes.end(), 0);
+    if (!old.ok()) return old.status();
+    FG_ASSIGN_OR_RETURN(const audit::AuditKey now, AuditKeyOfFile(where.rotated_to_key_file));
+    return audit::AuditLog::Open(path, audit::AuditKeyRing{now, {*old}});
+}
+
+}  // namespace
+
 Result<std::unique_ptr<audit::AuditLog>> OpenAudit(const AuditLocation& where) {
     FG_ASSIGN_OR_RETURN(auto bytes, ResolveGalleryKeyBytes({.db = "", .key_file = where.key_file, .key_env = where.key_env}));
-    FG_ASSIGN_OR_RETURN(const audit::AuditKey key, audit::DeriveAuditKey(bytes));
+    audit::AuditKeyRing ring;
+    auto current = audit::DeriveAuditKey(bytes);
     std::fill(bytes.begin(), bytes.end(), 0);
+    if (!current.ok()) return current.status();
+    ring.current = *current;
+    for (const auto& f : where.old_key_files) {
+        FG_ASSIGN_OR_RETURN(const audit::AuditKey k, AuditKeyOfFile(f));
+        ring.old.push_back(k);
+    }
     const std::filesystem::path path = where.file.empty() ? DefaultAuditPath() : std::filesystem::path(where.file);
-    return audit::AuditLog::Open(path, key);
+    return audit::AuditLog::Open(path, std::move(ring));
 }
 
 Result<std::unique_ptr<audit::AuditLog>> OpenCliAudit(const AuditLocation& where) {
@@ -51,6 +86,15 @@ int RunAudited(const AuditLocation& where, const std::string& action, const std:
     auto log = OpenCliAudit(where);
     if (!log.ok()) return Fail(log.status().WithContext("audit log"));
     const int code = run();
+    if (*log && code == kExitOk && !where.rotated_to_key_file.empty()) {
+        // The gallery is under the new key now: so is the audit log, from this record on.
+        auto rotated = OpenRotated(where, (*log)->path());
+        if (!rotated.ok()) {
+            std::cerr << "error: audit log " << (*log)->path().string() << ": " << rotated.status().message() << "\n";
+            return kExitError;
+        }
+        *log = std::move(*rotated);
+    }
     if (*log) {
         audit::Record r;
         r.who = CliActor();
@@ -138,9 +182,11 @@ int RunVerify(const AuditArgs& a) {
         return Fail(v.status());
     }
     if (a.json) {
-        PrintJson({{"ok", true}, {"records", v->records}, {"last_seq", v->last_seq}});
+        PrintJson({{"ok", true}, {"records", v->records}, {"last_seq", v->last_seq}, {"key_ids", v->key_ids}});
     } else {
-        std::cout << "audit log intact: " << v->records << " record(s)\n";
+        std::cout << "audit log intact: " << v->records << " record(s)";
+        if (v->key_ids.size() > 1) std::cout << " under " << v->key_ids.size() << " keys (gallery key rotations)";
+        std::cout << "\n";
     }
     return kExitOk;
 }

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -20,12 +21,19 @@ struct AuditLocation {
     std::string file;  ///< "" = DefaultAuditPath()
     std::string key_file;
     std::string key_env = "FG_GALLERY_KEY";
+    /// --old-key-file: gallery keys from before a `gallery rotate-key` (verify needs the key of
+    /// every epoch of the chain).
+    std::vector<std::string> old_key_files;
+    /// `gallery rotate-key --new-key-file`: once the rotation succeeded, RunAudited records it
+    /// under this key (the log moves to it; the key above becomes an old one).
+    std::string rotated_to_key_file;
     void AddTo(CLI::App& cmd);
 };
 
 /// $XDG_CONFIG_HOME/facegate/audit.db, else ~/.config/facegate/audit.db.
 std::filesystem::path DefaultAuditPath();
-/// Opens the log with the key derived from the gallery key (DeriveAuditKey).
+/// Opens the log with the key derived from the gallery key (DeriveAuditKey), plus those of
+/// --old-key-file as older keys of the ring.
 Result<std::unique_ptr<audit::AuditLog>> OpenAudit(const AuditLocation& where);
 /// The audit log the CLI's gallery commands write to: `where.file` (--audit), else
 /// $FG_AUDIT_FILE, else DefaultAuditPath() when that file exists (serve or `keys` made it).

@@ -362,7 +362,9 @@ int RunSimple(const GalleryArgs& a, const std::function<Status(Gallery&)>& fn) {
 Action Audited(const std::shared_ptr<GalleryArgs>& a, std::string name, std::function<std::string()> target,
                Action run) {
     return [a, name = std::move(name), target = std::move(target), run = std::move(run)] {
-        return RunAudited({a->audit_file, a->key_file, a->key_env}, name, target(), run);
+        // rotate-key: the audit log follows the gallery to the new key (cmd_audit.h).
+        return RunAudited({a->audit_file, a->key_file, a->key_env, {}, name == "rotate_key" ? a->new_key_file : ""},
+                          name, target(), run);
     };
 }
 

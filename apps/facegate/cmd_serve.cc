@@ -37,10 +37,12 @@ struct ServeArgs {
 };
 
 /// The API's audit hook over the audit log: result "ok" with the outcome in details, or the
-/// error text (ids and codes only: handlers never pass images or embeddings).
-api::AuditHook MakeAuditHook(std::shared_ptr<audit::AuditLog> log, std::shared_ptr<metrics::ServiceMetrics> m) {
+/// error text (ids and codes only: handlers never pass images or embeddings). Asynchronous: the
+/// record joins the next group commit and `done` runs on the log's commit thread once it is
+/// durable, so no IO or compute thread waits for the fsync (libs/audit/README.md).
+api::AuditAsyncHook MakeAuditHook(std::shared_ptr<audit::AuditLog> log, std::shared_ptr<metrics::ServiceMetrics> m) {
     return [log, m](const server::Principal& p, const std::string& action, const std::string& target,
-                    const std::string& result) {
+                    const std::string& result, std::function<void(Status)> done) {
         audit::Record r;
         r.who = p.key_id.empty() ? "anonymous" : p.key_id;
         r.who_name = p.name;
@@ -50,11 +52,14 @@ api::AuditHook MakeAuditHook(std::shared_ptr<audit::AuditLog> log, std::shared_p
                         result == "different" || result.starts_with("faces=") || result.starts_with("enrolled=");
         r.result = ok ? "ok" : "ERROR";
         r.details = {{ok ? "outcome" : "message", result.substr(0, 512)}};
-        if (Result<audit::Record> w = log->Append(std::move(r)); !w.ok()) {
-            spdlog::error("audit log: {}", w.status().message());
-        } else if (m) {
-            m->RecordAudit(action);
-        }
+        log->AppendAsync(std::move(r), [m, action, done = std::move(done)](Result<audit::Record> w) {
+            if (!w.ok()) {
+                spdlog::error("audit log: {}", w.status().message());
+            } else if (m) {
+                m->RecordAudit(action);
+            }
+            if (done) done(w.status());
+        });
     };
 }
 
@@ -117,7 +122,7 @@ int Serve(const ServeArgs& a) {
     ctx.events = hub;
     ctx.live = live;
     ctx.options = cfg->api;
-    if (audit_log) ctx.audit = MakeAuditHook(audit_log, metrics);
+    if (audit_log) ctx.audit_async = MakeAuditHook(audit_log, metrics);
     ctx.audit_log = audit_log;
     ctx.history = root->history;
     ctx.metrics = [m = metrics.get(), p = pipeline.get(), g = root->gallery]() {

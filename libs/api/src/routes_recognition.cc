@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // POST /v1/detect, /v1/identify, /v1/verify.
 #include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <optional>
+#include <string_view>
 
 #include "fg/gallery/gallery.h"
 #include "fg/vision/attributes.h"
@@ -63,9 +67,141 @@ json IdentificationJson(const gallery::Identification& id) {
     return j;
 }
 
-void Audit(ApiContext& ctx, const Request& r, const std::string& action, const std::string& target,
-           const std::string& result) {
+/// `ok` once the request's audit record is durable: deferred (no thread waits for the fsync;
+/// many requests share one) with the async hook, else through the blocking hook. A record that
+/// cannot be written answers 503 audit_unavailable: never a 2xx for what is not recorded.
+Response Audited(ApiContext& ctx, const Request& r, const std::string& action, const std::string& target,
+                 const std::string& result, Response ok) {
+    if (ctx.audit_async) {
+        return Response::Deferred([&ctx, p = r.principal, action, target, result,
+                                   ok = std::move(ok)](std::shared_ptr<server::Responder> responder) mutable {
+            ctx.audit_async(p, action, target, result, [responder, ok = std::move(ok)](Status s) mutable {
+                if (s.ok()) return responder->Send(std::move(ok));
+                Response e = Response::Error(503, "audit_unavailable", "the request was not recorded in the audit log; retry later");
+                e.headers.emplace_back("Retry-After", "1");
+                responder->Send(std::move(e));
+            });
+        });
+    }
     if (ctx.audit) ctx.audit(r.principal, action, target, result);
+    return ok;
+}
+
+/// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?: exactly JSON's number grammar.
+bool JsonNumberShape(std::string_view t) {
+    std::size_t i = 0;
+    auto digits = [&] {
+        const std::size_t b = i;
+        while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
+        return i > b;
+    };
+    if (i < t.size() && t[i] == '-') ++i;
+    if (i < t.size() && t[i] == '0') {
+        ++i;
+    } else if (!digits()) {
+        return false;
+    }
+    if (i < t.size() && t[i] == '.') {
+        ++i;
+        if (!digits()) return false;
+    }
+    if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+        ++i;
+        if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+        if (!digits()) return false;
+    }
+    return i == t.size();
+}
+
+struct FastProbe {
+    std::vector<float> values;
+    std::optional<std::string> model_id;
+};
+
+/// The identify body {"embedding": [numbers], "model_id": "..."} (either order, model_id
+/// optional) read without a JSON DOM: through nlohmann the 512 numbers cost ~15 % of serve's
+/// CPU at 100k templates (BENCHMARKS.md "Service, session 3"). Conservative: anything else
+/// (another key, a duplicate, escapes, non-ASCII text, an empty array, a number out of range,
+/// another media type) returns false and takes the general parser, so every error is as before.
+bool ParseProbeFast(const Request& r, FastProbe& out) {
+    std::string ct = r.Header("Content-Type");
+    ct = ct.substr(0, ct.find(';'));
+    std::string media;
+    for (unsigned char c : ct) {
+        if (!std::isspace(c)) media.push_back(char(std::tolower(c)));
+    }
+    if (media != "application/json") return false;
+    const std::string_view s = r.body;
+    if (s.size() > 64 * 1024 || s.find('\\') != std::string_view::npos) return false;
+    std::size_t i = 0;
+    auto ws = [&] {
+        while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+    };
+    auto lit = [&](char c) {
+        ws();
+        if (i < s.size() && s[i] == c) {
+            ++i;
+            return true;
+        }
+        return false;
+    };
+    auto text = [&](std::string_view& o) {
+        ws();
+        if (i >= s.size() || s[i] != '"') return false;
+        const std::size_t end = s.find('"', i + 1);
+        if (end == std::string_view::npos) return false;
+        o = s.substr(i + 1, end - i - 1);
+        for (unsigned char c : o) {
+            if (c < 0x20 || c >= 0x80) return false;
+        }
+        i = end + 1;
+        return true;
+    };
+    if (!lit('{')) return false;
+    bool have_embedding = false;
+    do {
+        std::string_view key;
+        if (!text(key) || !lit(':')) return false;
+        if (key == "embedding" && !have_embedding) {
+            if (!lit('[')) return false;
+            out.values.reserve(512);
+            do {
+                ws();
+                std::size_t j = i;
+                while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '-' || s[j] == '+' ||
+                                        s[j] == '.' || s[j] == 'e' || s[j] == 'E')) {
+                    ++j;
+                }
+                const std::string_view tok = s.substr(i, j - i);
+                if (!JsonNumberShape(tok)) return false;
+                double v = 0;  // as nlohmann: a double, then the float
+                const auto [end, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), v);
+                if (ec != std::errc() || end != tok.data() + tok.size()) return false;
+                out.values.push_back(static_cast<float>(v));
+                if (out.values.size() > 4096) return false;
+                i = j;
+            } while (lit(','));
+            if (!lit(']')) return false;
+            have_embedding = true;
+        } else if (key == "model_id" && !out.model_id) {
+            std::string_view m;
+            if (!text(m)) return false;
+            out.model_id = std::string(m);
+        } else {
+            return false;
+        }
+    } while (lit(','));
+    if (!lit('}')) return false;
+    ws();
+    return i == s.size() && have_embedding && !out.values.empty();
+}
+
+Response IdentifyProbe(ApiContext& ctx, Request& r, gallery::Gallery& g, const Embedding& probe, int top_k) {
+    const auto id = Value(g.Identify(probe, top_k), "embedding");
+    json faces = json::array();
+    faces.push_back(IdentificationJson(id));
+    return Audited(ctx, r, "identify", id.known ? id.subject_id : "", id.known ? "known" : "unknown",
+                   Response::Json(200, {{"faces", faces}}));
 }
 
 Response Detect(ApiContext& ctx, Request& r) {
@@ -97,6 +233,16 @@ Response Identify(ApiContext& ctx, Request& r) {
     gallery::Gallery& g = RequireGallery(ctx);
     const int top_k = QueryInt(r, "top_k", ctx.options.top_k, 1, 100);
     const bool liveness = QueryBool(r, "liveness");
+    if (FastProbe fast; ParseProbeFast(r, fast)) {
+        const std::string model_id = g.model_id();
+        if (fast.model_id && !model_id.empty() && *fast.model_id != model_id) {
+            Throw(400, "model_mismatch", "the gallery holds embeddings of '" + model_id + "', not '" + *fast.model_id + "'", "model_id");
+        }
+        Embedding probe{model_id, std::move(fast.values)};
+        if (!AllFinite(probe.values)) Throw(400, "invalid_embedding", "embedding has a non-finite value", "embedding");
+        if (L2Normalize(probe.values) == 0) Throw(400, "invalid_embedding", "embedding is all zeros", "embedding");
+        return IdentifyProbe(ctx, r, g, probe, top_k);
+    }
     const Body body = ParseBody(r, {"image"});
     json faces = json::array();
     std::string known;
@@ -111,11 +257,7 @@ Response Identify(ApiContext& ctx, Request& r) {
             }
         }
         const Embedding probe = ParseEmbedding(body.json["embedding"], model_id, "embedding");
-        const auto id = Value(g.Identify(probe, top_k), "embedding");
-        if (id.known) known = id.subject_id;
-        faces.push_back(IdentificationJson(id));
-        Audit(ctx, r, "identify", known, id.known ? "known" : "unknown");
-        return Response::Json(200, {{"faces", faces}});
+        return IdentifyProbe(ctx, r, g, probe, top_k);
     }
     const cv::Mat image = DecodeUpload(OneImage(body));
     auto worker = Value(ctx.runtime->workers.Acquire());
@@ -152,10 +294,10 @@ Response Identify(ApiContext& ctx, Request& r) {
         }
         faces.push_back(std::move(f));
     }
-    Audit(ctx, r, "identify", known,
-          "faces=" + std::to_string(found.size()) + " known=" + std::to_string(n_known) +
-              " unknown=" + std::to_string(n_unknown) + " spoof=" + std::to_string(n_spoof));
-    return Response::Json(200, {{"faces", faces}, {"image", {{"width", image.cols}, {"height", image.rows}}}});
+    return Audited(ctx, r, "identify", known,
+                   "faces=" + std::to_string(found.size()) + " known=" + std::to_string(n_known) +
+                       " unknown=" + std::to_string(n_unknown) + " spoof=" + std::to_string(n_spoof),
+                   Response::Json(200, {{"faces", faces}, {"image", {{"width", image.cols}, {"height", image.rows}}}}));
 }
 
 /// The embedding of the largest face of an upload; 422 no_face naming the field.
@@ -206,8 +348,8 @@ Response Verify(ApiContext& ctx, Request& r) {
         score = Dot(a.values, b.values);
     }
     const bool same = score >= threshold;
-    Audit(ctx, r, "verify", target, same ? "same" : "different");
-    return Response::Json(200, {{"score", score}, {"threshold", threshold}, {"decision", same ? "same" : "different"}});
+    return Audited(ctx, r, "verify", target, same ? "same" : "different",
+                   Response::Json(200, {{"score", score}, {"threshold", threshold}, {"decision", same ? "same" : "different"}}));
 }
 
 /// The fast path: a JSON body that cannot hold an image (no "image" field, no escapes that could

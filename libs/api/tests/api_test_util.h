@@ -2,7 +2,10 @@
 // Calls handlers in process through Router::Find, as the server would (no sockets).
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,6 +25,28 @@ struct Call {
     std::vector<std::pair<std::string, std::string>> headers;
 };
 
+/// Receives a deferred response (Response::Deferred) for Invoke.
+class CapturingResponder : public server::Responder {
+  public:
+    void Send(server::Response r) override {
+        std::lock_guard lock(mu_);
+        if (!got_) got_ = std::move(r);
+        cv_.notify_all();
+    }
+    server::Response Wait() {
+        std::unique_lock lock(mu_);
+        if (!cv_.wait_for(lock, std::chrono::seconds(20), [&] { return got_.has_value(); })) {
+            return server::Response::Error(599, "test_timeout", "the deferred response never came");
+        }
+        return *got_;
+    }
+
+  private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::optional<server::Response> got_;
+};
+
 inline server::Response Invoke(const server::Router& router, const Call& c) {
     const server::Router::Match m = router.Find(c.method, c.path);
     if (m.handler == nullptr) return server::Response::Error(m.path_known ? 405 : 404, "no_route", c.path);
@@ -36,7 +61,13 @@ inline server::Response Invoke(const server::Router& router, const Call& c) {
     if (!c.content_type.empty()) r.headers.emplace_back("Content-Type", c.content_type);
     r.principal.key_id = "test";
     r.principal.scopes = {"admin"};
-    return (*m.handler)(r);
+    server::Response out = (*m.handler)(r);
+    if (!out.defer) return out;
+    // As the server does: hand the handler's deferred part a responder and wait for its answer.
+    auto responder = std::make_shared<CapturingResponder>();
+    auto start = std::move(out.defer);
+    start(responder);
+    return responder->Wait();
 }
 
 inline nlohmann::json Json(const server::Response& r) {

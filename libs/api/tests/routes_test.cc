@@ -2,6 +2,7 @@
 // The handlers in process, without models: bad input, subjects and faces CRUD over a real
 // SQLite gallery, identify/verify with embeddings, SSE, health.
 #include <atomic>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
@@ -213,6 +214,88 @@ TEST_F(RoutesTest, AuditHookSeesChangesWithoutBiometrics) {
     EXPECT_EQ(log[0], "test create_subject eve ok");
     EXPECT_EQ(log[1], "test identify eve known");
     EXPECT_EQ(log[2], "test delete eve ok");
+}
+
+// With the asynchronous hook (serve), identify and verify answer once their record is durable
+// (deferred, many requests sharing a commit) and 503 audit_unavailable when it cannot be
+// written; the other audited routes block on it and answer 503 too: never a 2xx unrecorded.
+TEST_F(RoutesTest, AuditedRecognitionAnswersOnlyWhenRecorded) {
+    Enroll("eve", 2);
+    audit::AuditKey key{};
+    key.fill(3);
+    auto opened = audit::AuditLog::Open(dir_ / "audit.db", key);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    std::shared_ptr<audit::AuditLog> log = std::move(*opened);
+    ctx_.audit_async = [log](const server::Principal& p, const std::string& action, const std::string& target,
+                             const std::string& result, std::function<void(Status)> done) {
+        audit::Record r;
+        r.who = p.key_id;
+        r.action = action;
+        r.target = target;
+        r.details = {{"outcome", result}};
+        log->AppendAsync(std::move(r), [done](Result<audit::Record> w) { done(w.status()); });
+    };
+    constexpr int kThreads = 8;
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&] {
+            auto r = PostJson("/v1/identify", {{"embedding", Unit(8, 2)}});
+            EXPECT_EQ(r.status, 200) << r.body;
+            ok += r.status == 200;
+        });
+    }
+    for (auto& th : threads) th.join();
+    auto v = PostJson("/v1/verify", {{"embedding", Unit(8, 2)}, {"subject_id", "eve"}});
+    EXPECT_EQ(v.status, 200) << v.body;
+    auto report = log->Verify();
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_EQ(report->records, ok.load() + 1);  // every 200 has its record
+
+    ctx_.audit_async = [](const server::Principal&, const std::string&, const std::string&, const std::string&,
+                          std::function<void(Status)> done) { done(Unavailable("disk full")); };
+    auto r = PostJson("/v1/identify", {{"embedding", Unit(8, 2)}});
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(ErrorCode(r), "audit_unavailable");
+    r = PostJson("/v1/verify", {{"embedding", Unit(8, 2)}, {"subject_id", "eve"}});
+    EXPECT_EQ(r.status, 503);
+    // A router made with only the async hook derives the blocking one for the other routes.
+    ctx_.audit = nullptr;
+    server::Router router;
+    AddRoutes(router, ctx_);
+    r = Invoke(router, {.method = "POST", .path = "/v1/subjects", .body = json{{"id", "zed"}}.dump(),
+                        .content_type = "application/json"});
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_EQ(ErrorCode(r), "audit_unavailable");
+}
+
+// The embedding body's own parser (routes_recognition.cc ParseProbeFast) answers exactly as the
+// general JSON parser: the same body sent as application/vnd.x+json takes the general path.
+TEST_F(RoutesTest, FastEmbeddingParserMatchesTheGeneralParser) {
+    Enroll("eve", 2);
+    Enroll("bob", 5);
+    const std::vector<std::string> bodies = {
+        R"({"embedding": [0, 0, 1, 0, 0, 0, 0, 0]})",
+        R"( { "model_id" : "m8" , "embedding" : [ 0.0 , -0 , 1e0 , 0.5E-1 , 0, 0, 0, 0.25 ] } )",
+        R"({"embedding": [0, 0, 0, 0, 0, 1, 0, 0], "model_id": "other"})",
+        R"({"embedding": [0, 0, 0, 0, 0, 0, 0, 0]})",
+        R"({"embedding": [1, 2, 3]})",
+        R"({"embedding": [1e999, 0, 0, 0, 0, 0, 0, 0]})",
+        R"({"embedding": [01, 0, 0, 0, 0, 0, 0, 0]})",
+        R"({"embedding": [1, 0, 0, 0, 0, 0, 0, 0,]})",
+        R"({"embedding": [1, 0, 0, 0, 0, 0, 0, 0]} x)",
+        R"({"embedding": [1, 0, 0, 0, 0, 0, 0, 0], "embedding": [0, 1, 0, 0, 0, 0, 0, 0]})",
+        R"({"embedding": [.5, 0, 0, 0, 0, 0, 0, 0]})",
+        R"({"embedding": [nan, 0, 0, 0, 0, 0, 0, 0]})",
+        R"({"embedding": []})",
+        R"({"embedding": [1, 0, 0, 0, 0, 0, 0, 0], "extra": 1})",
+    };
+    for (const auto& b : bodies) {
+        const auto fast = Post("/v1/identify", b, "application/json");
+        const auto general = Post("/v1/identify", b, "application/vnd.x+json");
+        EXPECT_EQ(fast.status, general.status) << b;
+        EXPECT_EQ(fast.body, general.body) << b;
+    }
 }
 
 TEST_F(RoutesTest, AuditLogIsReadableFilteredAndPaged) {

@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
+// Over ~600 lines on purpose: the chain (MACs, key epochs), the group commit (sync leaders and
+// the async commit thread) and Verify share one Impl and one transaction discipline; split,
+// each part would need the other's internals.
 #include "fg/audit/audit_log.h"
 
 #include <openssl/crypto.h>
@@ -6,6 +9,7 @@
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
 
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
@@ -13,6 +17,7 @@
 #include <ctime>
 #include <exception>
 #include <mutex>
+#include <thread>
 
 #include "fg/sqlite/sqlite_db.h"
 
@@ -114,8 +119,19 @@ Result<AuditKey> DeriveAuditKey(std::span<const std::uint8_t> gallery_key) {
     return out;
 }
 
+std::string AuditKeyId(const AuditKey& key) {
+    const Mac m = Hmac(key, "key-id");
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (int i = 0; i < 8; ++i) {
+        out.push_back(kHex[m[i] >> 4]);
+        out.push_back(kHex[m[i] & 15]);
+    }
+    return out;
+}
+
 std::string Canonical(const Record& r, std::string_view details_text) {
-    std::string s = "facegate-audit-v1";
+    std::string s = r.key_id.empty() ? "facegate-audit-v1" : "facegate-audit-v2";
     AppendField(s, std::to_string(r.seq));
     AppendField(s, std::to_string(r.time_ms));
     AppendField(s, r.who);
@@ -124,35 +140,62 @@ std::string Canonical(const Record& r, std::string_view details_text) {
     AppendField(s, r.target);
     AppendField(s, r.result);
     AppendField(s, details_text);
+    if (!r.key_id.empty()) AppendField(s, r.key_id);  // v2: the epoch is under the MAC too
     return s;
 }
 
 struct AuditLog::Impl {
     std::filesystem::path path;
-    AuditKey key{};
+    AuditKey key{};         // ring.current: new records are written under it
+    std::string key_id;     // AuditKeyId(key)
+    std::string first_key;  // the key id of v1 records (key_id ""): the log's first key
+    std::vector<std::pair<std::string, AuditKey>> ring;  // id -> key, current first
     std::mutex mu;  // guards db
     sqlite3* db = nullptr;
 
-    // Group commit (see Append). An appender's record lives on its stack until `done`.
+    // Group commit (see Append). A sync appender's record lives on its stack until `done`; an
+    // async one on the heap, owned by the queue until its callback has run.
     struct Pending {
         Record record;
         std::string details_text;
         Status status;
         bool done = false;  // guarded by qmu
+        AppendDone callback;  // set: AppendAsync (deleted after the callback)
     };
-    std::mutex qmu;  // guards queue, committing, Pending::done; never held while waiting on mu
+    std::mutex qmu;  // guards queue, committing, Pending::done, stop; never held while waiting on mu
     std::condition_variable qcv;
     std::vector<Pending*> queue;  // FIFO: seq order
     bool committing = false;      // a leader is writing a batch
+    bool stop = false;
+    std::thread committer;        // started by the first AppendAsync
+    std::atomic<std::int64_t> commits{0};
     /// Writes `batch` in one transaction; sets every entry's status. Takes mu.
     void CommitBatch(const std::vector<Pending*>& batch);
+    /// Commits `batch` (qmu not held), then marks it done and wakes the waiters. Async entries
+    /// get their callbacks here, outside every lock.
+    void RunBatch(std::vector<Pending*> batch);
+    void CommitterLoop();
 
-    ~Impl() {
-        sqlite3_close_v2(db);
-        OPENSSL_cleanse(key.data(), key.size());
+    const AuditKey* Find(const std::string& id) const {
+        for (const auto& [i, k] : ring) {
+            if (i == id) return &k;
+        }
+        return nullptr;
     }
 
-    static constexpr const char* kColumns = "seq, time_ms, who, who_name, action, target, result, details, mac";
+    ~Impl() {
+        {
+            std::lock_guard l(qmu);
+            stop = true;
+        }
+        qcv.notify_all();
+        if (committer.joinable()) committer.join();
+        sqlite3_close_v2(db);
+        OPENSSL_cleanse(key.data(), key.size());
+        for (auto& [i, k] : ring) OPENSSL_cleanse(k.data(), k.size());
+    }
+
+    static constexpr const char* kColumns = "seq, time_ms, who, who_name, action, target, result, details, mac, key_id";
     static Record Row(const Stmt& q, std::string* details_text, std::vector<std::uint8_t>* mac) {
         Record r;
         r.seq = q.Int(0);
@@ -167,6 +210,7 @@ struct AuditLog::Impl {
         if (r.details.is_discarded()) r.details = nlohmann::json::object();
         if (details_text) *details_text = text;
         if (mac) *mac = q.Blob(8);
+        r.key_id = q.Text(9);
         return r;
     }
 };
@@ -176,9 +220,18 @@ AuditLog::~AuditLog() = default;
 const std::filesystem::path& AuditLog::path() const { return impl_->path; }
 
 Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::filesystem::path& path, const AuditKey& key) {
+    return Open(path, AuditKeyRing{key, {}});
+}
+
+Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::filesystem::path& path, AuditKeyRing keys) {
     auto impl = std::make_unique<Impl>();
     impl->path = path;
-    impl->key = key;
+    impl->key = keys.current;
+    impl->key_id = AuditKeyId(keys.current);
+    impl->ring.emplace_back(impl->key_id, keys.current);
+    for (const auto& k : keys.old) impl->ring.emplace_back(AuditKeyId(k), k);
+    OPENSSL_cleanse(keys.current.data(), keys.current.size());
+    for (auto& k : keys.old) OPENSSL_cleanse(k.data(), k.size());
     FG_ASSIGN_OR_RETURN(impl->db, internal::OpenDatabase(path));
     FG_RETURN_IF_ERROR(internal::RequireOwnTables(impl->db, path, "audit", "an audit log"));
     // The triggers stop accidental edits (a stray UPDATE); the MAC chain is what catches a
@@ -187,7 +240,8 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::filesystem::path& pa
                                       "CREATE TABLE IF NOT EXISTS audit ("
                                       " seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, who TEXT NOT NULL,"
                                       " who_name TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,"
-                                      " result TEXT NOT NULL, details TEXT NOT NULL, mac BLOB NOT NULL);"
+                                      " result TEXT NOT NULL, details TEXT NOT NULL, mac BLOB NOT NULL,"
+                                      " key_id TEXT NOT NULL DEFAULT '');"
                                       "CREATE INDEX IF NOT EXISTS audit_time ON audit(time_ms);"
                                       "CREATE TABLE IF NOT EXISTS audit_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);"
                                       "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit"
@@ -195,11 +249,22 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::filesystem::path& pa
                                       "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit"
                                       " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;")
                            .WithContext(path.string()));
-    const Mac id_mac = Hmac(key, "key-id");
-    const std::string key_id = AsString(id_mac).substr(0, 8);
     {
+        // Logs made before key epochs: add the column (old records keep "", the first key).
+        Status s;
+        Stmt q(impl->db, "SELECT 1 FROM pragma_table_info('audit') WHERE name = 'key_id'");
+        const bool has = q.Step(s);
+        FG_RETURN_IF_ERROR(s.WithContext(path.string()));
+        if (!has) {
+            FG_RETURN_IF_ERROR(internal::Exec(impl->db, "ALTER TABLE audit ADD COLUMN key_id TEXT NOT NULL DEFAULT ''")
+                                   .WithContext(path.string()));
+        }
+    }
+    {
+        // The first key's id (raw 8 bytes, as stored since the first version): whose v1 records are.
+        const std::string raw_id = AsString(Hmac(impl->key, "key-id")).substr(0, 8);
         Stmt ins(impl->db, "INSERT OR IGNORE INTO audit_meta (name, value) VALUES ('key_id', ?)");
-        ins.BindBlob(1, key_id.data(), int(key_id.size()));
+        ins.BindBlob(1, raw_id.data(), int(raw_id.size()));
         Status s;
         ins.Step(s);
         FG_RETURN_IF_ERROR(s.WithContext(path.string()));
@@ -207,8 +272,26 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::filesystem::path& pa
         std::vector<std::uint8_t> stored;
         if (q.Step(s)) stored = q.Blob(0);
         FG_RETURN_IF_ERROR(s.WithContext(path.string()));
-        if (std::string(stored.begin(), stored.end()) != key_id) {
-            return FailedPrecondition(path.string() + " was created with another audit key (is this the right gallery key?)");
+        static constexpr char kHex[] = "0123456789abcdef";
+        for (std::uint8_t c : stored) {
+            impl->first_key.push_back(kHex[c >> 4]);
+            impl->first_key.push_back(kHex[c & 15]);
+        }
+    }
+    {
+        // The key of the last record (the log's current epoch) must be in the ring.
+        Status s;
+        Stmt q(impl->db, "SELECT key_id FROM audit ORDER BY seq DESC LIMIT 1");
+        std::string last = impl->first_key;
+        if (q.Step(s)) {
+            const std::string k = q.Text(0);
+            if (!k.empty()) last = k;
+        }
+        FG_RETURN_IF_ERROR(s.WithContext(path.string()));
+        if (impl->Find(last) == nullptr) {
+            return FailedPrecondition(path.string() + " was last written under another audit key (" + last +
+                                      ") than the one(s) given (is this the right gallery key? after "
+                                      "`gallery rotate-key`, give the new one)");
         }
     }
     return std::unique_ptr<AuditLog>(new AuditLog(std::move(impl)));
@@ -218,15 +301,24 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::filesystem::path& pa
 // flight becomes the leader, takes everything queued, writes it in ONE IMMEDIATE transaction (one
 // fsync) and wakes the others. Records that arrive during that fsync form the next batch, so
 // under load the cost of the fsync is shared by every request waiting on it, while a lone
-// appender still commits at once (no timer, no background thread). A record is on disk when its
-// Append returns, and seqs (hence the MAC chain) follow the queue order.
-Result<Record> AuditLog::Append(Record r) {
+// appender still commits at once (no timer). A record is on disk when its Append returns, and
+// seqs (hence the MAC chain) follow the queue order. AppendAsync queues the same way; its
+// records are committed by the commit thread (or by a sync leader that finds them queued).
+namespace {
+Status Prepare(Record& r, std::string& details_text) {
     FG_RETURN_IF_ERROR(Validate(r));
-    std::string details_text = r.details.dump();  // keys sorted: nlohmann objects are ordered maps
+    details_text = r.details.dump();  // keys sorted: nlohmann objects are ordered maps
     if (details_text.size() > kMaxDetailsBytes) {
         return InvalidArgument("audit details are larger than 2 KiB (never images, embeddings or score vectors)");
     }
-    Impl::Pending me{std::move(r), std::move(details_text)};
+    return Status::Ok();
+}
+}  // namespace
+
+Result<Record> AuditLog::Append(Record r) {
+    Impl::Pending me;
+    FG_RETURN_IF_ERROR(Prepare(r, me.details_text));
+    me.record = std::move(r);
     std::unique_lock ql(impl_->qmu);
     impl_->queue.push_back(&me);
     while (!me.done) {
@@ -238,18 +330,74 @@ Result<Record> AuditLog::Append(Record r) {
         std::vector<Impl::Pending*> batch;
         batch.swap(impl_->queue);
         ql.unlock();
-        try {
-            impl_->CommitBatch(batch);
-        } catch (const std::exception& e) {  // e.g. bad_alloc: never leave the followers waiting
-            for (auto* p : batch) p->status = Internal(std::string("audit append: ") + e.what());
-        }
+        impl_->RunBatch(std::move(batch));
         ql.lock();
-        for (auto* p : batch) p->done = true;
-        impl_->committing = false;
-        impl_->qcv.notify_all();
     }
     if (!me.status.ok()) return me.status;
     return std::move(me.record);
+}
+
+void AuditLog::AppendAsync(Record r, AppendDone done) {
+    auto p = std::make_unique<Impl::Pending>();
+    if (Status s = Prepare(r, p->details_text); !s.ok()) {
+        if (done) done(s);
+        return;
+    }
+    p->record = std::move(r);
+    p->callback = done ? std::move(done) : [](Result<Record>) {};
+    {
+        std::lock_guard ql(impl_->qmu);
+        impl_->queue.push_back(p.release());
+        if (!impl_->committer.joinable()) impl_->committer = std::thread([impl = impl_.get()] { impl->CommitterLoop(); });
+    }
+    impl_->qcv.notify_all();
+}
+
+std::int64_t AuditLog::commits() const { return impl_->commits.load(); }
+
+void AuditLog::Impl::RunBatch(std::vector<Pending*> batch) {
+    try {
+        CommitBatch(batch);
+    } catch (const std::exception& e) {  // e.g. bad_alloc: never leave the followers waiting
+        for (auto* p : batch) p->status = Internal(std::string("audit append: ") + e.what());
+    }
+    std::vector<Pending*> async;
+    {
+        std::lock_guard ql(qmu);
+        for (auto* p : batch) {
+            if (p->callback) {
+                async.push_back(p);
+            } else {
+                p->done = true;
+            }
+        }
+        committing = false;
+    }
+    qcv.notify_all();
+    for (auto* p : async) {
+        std::unique_ptr<Pending> owned(p);
+        Result<Record> out = p->status.ok() ? Result<Record>(std::move(p->record)) : Result<Record>(p->status);
+        try {
+            p->callback(std::move(out));
+        } catch (...) {  // a callback must not take the commit thread down
+        }
+    }
+}
+
+// The commit thread: commits whatever is queued whenever no (sync) leader is at it. On stop it
+// drains the queue first, so every AppendAsync gets its callback.
+void AuditLog::Impl::CommitterLoop() {
+    std::unique_lock ql(qmu);
+    for (;;) {
+        qcv.wait(ql, [&] { return (!queue.empty() && !committing) || (stop && queue.empty() && !committing); });
+        if (queue.empty()) return;  // stopping, nothing left
+        committing = true;
+        std::vector<Pending*> batch;
+        batch.swap(queue);
+        ql.unlock();
+        RunBatch(std::move(batch));
+        ql.lock();
+    }
 }
 
 void AuditLog::Impl::CommitBatch(const std::vector<Pending*>& batch) {
@@ -268,13 +416,21 @@ void AuditLog::Impl::CommitBatch(const std::vector<Pending*>& batch) {
     std::int64_t seq = 0;
     Mac prev{};
     {
-        Stmt q(db, "SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1");
+        Stmt q(db, "SELECT seq, mac, key_id FROM audit ORDER BY seq DESC LIMIT 1");
+        std::string last_key = first_key;
         if (q.Step(s)) {
             seq = q.Int(0);
             const auto m = q.Blob(1);
             if (m.size() == prev.size()) std::copy(m.begin(), m.end(), prev.begin());
+            if (const std::string k = q.Text(2); !k.empty()) last_key = k;
         }
         if (!s.ok()) return rollback(s);
+        // Another process may have moved the log to a newer key since we opened it (a gallery
+        // key rotation): never write under a key older than the log's last one.
+        if (last_key != key_id && Find(last_key) == nullptr) {
+            return rollback(FailedPrecondition("the audit log moved to audit key " + last_key +
+                                               " (gallery rotate-key): restart with the new gallery key"));
+        }
     }
     const std::int64_t now = NowMs();
     int written = 0;
@@ -282,9 +438,10 @@ void AuditLog::Impl::CommitBatch(const std::vector<Pending*>& batch) {
         Record& r = p->record;
         r.seq = seq + 1;
         r.time_ms = now;
+        r.key_id = key_id;
         const Mac mac = Hmac(key, AsString(prev) + Canonical(r, p->details_text));
-        Stmt ins(db, "INSERT INTO audit (seq, time_ms, who, who_name, action, target, result, details, mac)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        Stmt ins(db, "INSERT INTO audit (seq, time_ms, who, who_name, action, target, result, details, mac, key_id)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         ins.Bind(1, r.seq);
         ins.Bind(2, r.time_ms);
         ins.Bind(3, r.who);
@@ -294,6 +451,7 @@ void AuditLog::Impl::CommitBatch(const std::vector<Pending*>& batch) {
         ins.Bind(7, r.result);
         ins.Bind(8, p->details_text);
         ins.BindBlob(9, mac.data(), int(mac.size()));
+        ins.Bind(10, r.key_id);
         Status one;
         ins.Step(one);
         if (!one.ok()) {
@@ -322,6 +480,7 @@ void AuditLog::Impl::CommitBatch(const std::vector<Pending*>& batch) {
         if (!s.ok()) return rollback(s);
     }
     if (Status c = internal::Exec(db, "COMMIT"); !c.ok()) return rollback(c);
+    commits.fetch_add(1);
 }
 
 Result<Page> AuditLog::Find(const Query& query) {
@@ -365,6 +524,8 @@ Result<VerifyReport> AuditLog::Verify() {
     VerifyReport report;
     Mac prev{};
     Status s;
+    std::string epoch;              // the key id of the records being walked
+    const AuditKey* key = nullptr;  // its key
     {
         Stmt q(impl_->db, (std::string("SELECT ") + Impl::kColumns + " FROM audit ORDER BY seq").c_str());
         std::int64_t expected = 1;
@@ -376,7 +537,26 @@ Result<VerifyReport> AuditLog::Verify() {
                 return DataLoss("audit record seq " + std::to_string(expected) + " is missing (the next is " +
                                 std::to_string(r.seq) + ")");
             }
-            const Mac mac = Hmac(impl_->key, AsString(prev) + Canonical(r, details_text));
+            // Epochs: each record is under the key it names ("" = the log's first key); once the
+            // log moved to a key it never returns to an earlier one.
+            const std::string kid = r.key_id.empty() ? impl_->first_key : r.key_id;
+            if (kid != epoch) {
+                for (const auto& k : report.key_ids) {
+                    if (k == kid) {
+                        return DataLoss("audit record seq " + std::to_string(r.seq) + " goes back to the older audit key " +
+                                        kid + ": changed, reordered or inserted");
+                    }
+                }
+                key = impl_->Find(kid);
+                if (key == nullptr) {
+                    return FailedPrecondition("audit records from seq " + std::to_string(r.seq) + " are under audit key " +
+                                              kid + ", which is not in the key ring: give the gallery key of that "
+                                              "time too (--old-key-file)");
+                }
+                epoch = kid;
+                report.key_ids.push_back(kid);
+            }
+            const Mac mac = Hmac(*key, AsString(prev) + Canonical(r, details_text));
             if (stored.size() != mac.size() || CRYPTO_memcmp(stored.data(), mac.data(), mac.size()) != 0) {
                 return DataLoss("audit record seq " + std::to_string(r.seq) +
                                 " does not match its MAC: changed, reordered or inserted");
@@ -396,8 +576,9 @@ Result<VerifyReport> AuditLog::Verify() {
         if (report.records == 0) return report;  // a new, empty log
         return DataLoss("the audit log's head record is missing (seq " + std::to_string(report.last_seq) + ")");
     }
+    if (key == nullptr) return DataLoss("audit record seq 1 and later are missing: the log was cut after seq 0");
     const std::string expected_head = HeadBytes(report.last_seq, prev);
-    const Mac head_mac = Hmac(impl_->key, expected_head);
+    const Mac head_mac = Hmac(*key, expected_head);  // under the last record's key
     const std::string want = expected_head + AsString(head_mac);
     if (head.size() != want.size() || CRYPTO_memcmp(head.data(), want.data(), want.size()) != 0) {
         return DataLoss("audit record seq " + std::to_string(report.last_seq + 1) +

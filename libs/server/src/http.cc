@@ -86,6 +86,12 @@ Response Response::Stream(std::string content_type, std::function<void(std::shar
     return r;
 }
 
+Response Response::Deferred(std::function<void(std::shared_ptr<Responder>)> start) {
+    Response r;
+    r.defer = std::move(start);
+    return r;
+}
+
 void Router::Add(std::string method, std::string pattern, RouteOptions options, Handler handler) {
     Route route;
     route.parts = SplitPath(pattern);

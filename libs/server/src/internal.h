@@ -104,6 +104,33 @@ struct ServerState {
     std::atomic<bool> stopping{false};
     std::mutex sessions_mu;
     std::map<const SessionBase*, std::weak_ptr<SessionBase>> sessions;
+    // Deferred responses post to the IO context from other threads (the audit commit thread):
+    // under post_mu, and never once io_gone (Server::Stop sets it before the context dies).
+    std::mutex post_mu;
+    bool io_gone = false;
+};
+
+/// The Responder of a deferred response: `deliver` runs once, with the first Send, or with a
+/// 500 when the responder is dropped unsent. Thread-safe.
+class DeferredResponder final : public Responder {
+  public:
+    explicit DeferredResponder(std::function<void(Response)> deliver) : deliver_(std::move(deliver)) {}
+    ~DeferredResponder() override {
+        if (deliver_) deliver_(Response::Error(500, "internal", "internal error: the response was never sent"));
+    }
+    void Send(Response r) override {
+        std::function<void(Response)> d;
+        {
+            std::lock_guard lock(mu_);
+            d = std::move(deliver_);
+            deliver_ = nullptr;
+        }
+        if (d) d(std::move(r));
+    }
+
+  private:
+    std::mutex mu_;
+    std::function<void(Response)> deliver_;
 };
 
 /// What to do with a parsed request.

@@ -105,6 +105,10 @@ class ServerImpl final : public Server {
         for (auto& t : threads_) t.join();
         threads_.clear();
         st_->pool.Stop();  // running jobs finish and post to the stopped context: dropped below
+        {
+            std::lock_guard lock(st_->post_mu);  // deferred responses stop posting from here on
+            st_->io_gone = true;
+        }
         retry_timer_.reset();
         acceptor_.reset();
         ioc_.reset();  // destroys pending handlers, hence the remaining connections

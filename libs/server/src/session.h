@@ -328,6 +328,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
     void Reply(Response r, bool logged) {
         if (closed_) return;
+        if (r.defer) return Defer(std::move(r.defer));
         if (r.status < 100 || r.status > 599) {  // Beast would throw on the IO thread
             LogRequestError(*st_, &req_, remote_, 500, "handler returned HTTP status " + std::to_string(r.status));
             r = Response::Error(500, "internal", "internal error");
@@ -339,6 +340,39 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         for (auto& h : extra_) r.headers.push_back(h);
         if (r.stream && r.status < 300) return StartStream(std::move(r));
         Send(std::move(r), !keep_alive_);
+    }
+
+    // A deferred response: the session keeps itself alive (no IO is pending meanwhile) until the
+    // responder delivers or the connection closes; the delivery is posted to the strand.
+    void Defer(std::function<void(std::shared_ptr<Responder>)> start) {
+        pending_self_ = this->shared_from_this();
+        std::weak_ptr<Session> weak = pending_self_;
+        auto responder = std::make_shared<DeferredResponder>([weak, st = st_](Response out) {
+            std::lock_guard lock(st->post_mu);
+            if (st->io_gone) return;
+            auto s = weak.lock();
+            if (!s) return;  // closed meanwhile (server stopping)
+            auto ex = s->stream_.get_executor();
+            net::post(ex, [s = std::move(s), out = std::move(out)]() mutable { s->OnDeferred(std::move(out)); });
+        });
+        try {
+            start(responder);
+        } catch (const std::exception& e) {
+            LogRequestError(*st_, &req_, remote_, 500, std::string("deferred response threw: ") + e.what());
+            responder->Send(Response::Error(500, "internal", "internal error"));
+        } catch (...) {
+            responder->Send(Response::Error(500, "internal", "internal error"));
+        }
+    }
+
+    void OnDeferred(Response out) {
+        auto keep = std::move(pending_self_);
+        if (closed_) return;
+        if (out.defer) {  // one deferral per request
+            LogRequestError(*st_, &req_, remote_, 500, "a deferred response deferred again");
+            out = Response::Error(500, "internal", "internal error");
+        }
+        Reply(std::move(out), false);
     }
 
     void Send(Response r, bool close) {
@@ -460,6 +494,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     void Close(bool linger) {
         if (closed_) return;
         closed_ = true;
+        auto keep = std::move(pending_self_);  // a deferred response will find the session gone
         {
             std::lock_guard lock(writer_mu_);
             if (writer_) writer_->MarkGone();
@@ -500,6 +535,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     int status_ = 0;
     Clock::time_point t0_ = Clock::now();
     std::shared_ptr<bhttp::response<bhttp::string_body>> res_;
+    std::shared_ptr<Session> pending_self_;  // set while a deferred response is awaited
     // streaming
     std::function<void(std::shared_ptr<StreamWriter>)> start_;
     std::shared_ptr<bhttp::response<bhttp::empty_body>> sres_;

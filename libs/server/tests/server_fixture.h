@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -78,6 +79,26 @@ inline Result<Principal> TestAuth(const Request& r) {
     return Unauthenticated("unknown API key");
 }
 
+/// Responders of the /deferred requests, for the test to answer later from its own thread.
+struct Deferreds {
+    std::mutex mu;
+    std::vector<std::shared_ptr<Responder>> responders;
+    void Add(std::shared_ptr<Responder> r) {
+        std::lock_guard lock(mu);
+        responders.push_back(std::move(r));
+    }
+    std::shared_ptr<Responder> WaitTake(std::size_t i) {
+        for (int k = 0; k < 500; ++k) {
+            {
+                std::lock_guard lock(mu);
+                if (responders.size() > i) return std::move(responders[i]);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        return nullptr;
+    }
+};
+
 struct ObservedRequest {
     std::string route;
     int status;
@@ -124,6 +145,9 @@ class ServerFixture : public ::testing::Test {
             gate_.Wait();
             return Response::Json(200, {{"done", true}});
         });
+        router.Add("GET", "/deferred", {}, [this](Request&) {
+            return Response::Deferred([this](std::shared_ptr<Responder> r) { deferreds_.Add(std::move(r)); });
+        });
         router.Add("GET", "/events", {}, [this](Request&) {
             return Response::Stream("text/event-stream", [this](std::shared_ptr<StreamWriter> w) {
                 w->Write(": hello\n\n");
@@ -162,6 +186,7 @@ class ServerFixture : public ::testing::Test {
 
     Gate gate_;
     Subscribers subscribers_;
+    Deferreds deferreds_;
     std::mutex observed_mu_;
     std::vector<ObservedRequest> observed_;
     std::unique_ptr<Server> server_;

@@ -65,6 +65,12 @@ struct ApiOptions {
 using AuditHook = std::function<void(const server::Principal&, const std::string& action,
                                      const std::string& target, const std::string& result)>;
 
+/// AuditHook without waiting: `done` gets Ok once the record is durable, or why it could not be
+/// written; called exactly once, from any thread (the audit log's commit thread).
+using AuditAsyncHook = std::function<void(const server::Principal&, const std::string& action,
+                                          const std::string& target, const std::string& result,
+                                          std::function<void(Status)> done)>;
+
 struct ApiRuntime;  // src/runtime.h: worker pools, stream specs, the SSE/MJPEG broadcaster
 
 /// What the handlers use. Set the members, then AddRoutes; the context must outlive the
@@ -79,6 +85,11 @@ struct ApiContext {
     std::shared_ptr<EventHub> events;
     std::shared_ptr<LiveView> live;
     AuditHook audit;
+    /// When set, /v1/identify and /v1/verify answer only once their record is durable, without
+    /// holding a thread meanwhile (a deferred response), and 503 audit_unavailable when it
+    /// cannot be written. AddRoutes derives `audit` from it when `audit` is unset (it then
+    /// blocks until durable and throws 503 audit_unavailable on failure: never a 2xx).
+    AuditAsyncHook audit_async;
     /// The log GET /v1/audit reads (null: 409 no_audit_log). Usually the one `audit` appends to.
     std::shared_ptr<audit::AuditLog> audit_log;
     /// Recognition history and strangers (null: the history routes answer 409 no_history).

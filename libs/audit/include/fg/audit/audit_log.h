@@ -7,7 +7,9 @@
 // (mac_0 = 32 zero bytes), and a head row holds HMAC(key, "head" || last seq || last mac).
 // Without the key nobody can change, delete, insert or reorder a record, or cut the tail, and
 // go unnoticed by Verify(). The key is the caller's (32 bytes): `facegate` derives it from the
-// gallery key with DeriveAuditKey (docs/security.md).
+// gallery key with DeriveAuditKey (docs/security.md). After `gallery rotate-key` records are
+// written under the new gallery key's audit key: each record names its key (an epoch), and
+// Verify takes a key ring (AuditKeyRing) to check the chain across the rotation.
 //
 // Privacy: a record holds identifiers and small non-biometric details only. Append refuses
 // details that could carry an image, an embedding or a score vector (see Record::details).
@@ -16,6 +18,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -35,6 +38,18 @@ using AuditKey = std::array<std::uint8_t, 32>;
 /// "facegate-audit-v1": a key for the audit MACs that reveals nothing about the gallery key.
 Result<AuditKey> DeriveAuditKey(std::span<const std::uint8_t> gallery_key);
 
+/// The public id of an audit key: hex of the first 8 bytes of HMAC(key, "key-id").
+std::string AuditKeyId(const AuditKey& key);
+
+/// The audit keys of the current gallery key and of older ones (after `gallery rotate-key`),
+/// as the gallery's KeyRing holds its keys: records are written under `current`; `old` keys are
+/// only needed to verify (or to open a log whose last records are under one of them, which
+/// moves the log to `current` with its next record).
+struct AuditKeyRing {
+    AuditKey current{};
+    std::vector<AuditKey> old;
+};
+
 struct Record {
     std::int64_t seq = 0;       ///< 1, 2, ...: set by Append
     std::int64_t time_ms = 0;   ///< unix milliseconds: set by Append
@@ -48,9 +63,13 @@ struct Record {
     /// serialised, 3 levels of objects/arrays (e.g. {"faces": [{...}]}), no array of more than
     /// 16 elements: an image, an embedding or a score vector does not fit, by construction.
     nlohmann::json details = nlohmann::json::object();
+    /// The audit key (AuditKeyId) the record's MAC is under: set by Append. "" for records
+    /// written before key epochs existed (they are under the log's first key).
+    std::string key_id;
 };
 
-/// The canonical bytes a record's MAC covers: every field length-prefixed, details as stored.
+/// The canonical bytes a record's MAC covers: every field length-prefixed, details as stored
+/// ("facegate-audit-v2" with the key id last; "facegate-audit-v1" without it when key_id is "").
 std::string Canonical(const Record& r, std::string_view details_text);
 
 struct Query {
@@ -70,17 +89,26 @@ struct Page {
 struct VerifyReport {
     std::int64_t records = 0;
     std::int64_t last_seq = 0;
+    /// The audit keys of the chain, oldest first (one per gallery key epoch).
+    std::vector<std::string> key_ids;
 };
 
+/// Completion of AppendAsync: the record as written, or why it was not.
+using AppendDone = std::function<void(Result<Record>)>;
+
 /// Thread-safety: every method is safe concurrently (one connection behind a mutex). Concurrent
-/// Appends are group-committed: those that queue while a commit is in flight are written
-/// together in the next IMMEDIATE transaction, one fsync for all. Several processes may append
-/// to one file: each transaction reads the previous MAC from the file.
+/// Appends and AppendAsyncs are group-committed: those that queue while a commit is in flight
+/// are written together in the next IMMEDIATE transaction, one fsync for all. Several processes
+/// may append to one file: each transaction reads the previous MAC from the file.
 class AuditLog {
   public:
     /// Opens or creates the log (0600 whatever the umask). FailedPrecondition when the log was
     /// created with another key (a key id is stored: the first 8 bytes of HMAC(key, "key-id")).
     static Result<std::unique_ptr<AuditLog>> Open(const std::filesystem::path& path, const AuditKey& key);
+    /// Opens with a key ring: FailedPrecondition unless the log's last records are under a key
+    /// of the ring. New records are written under `keys.current` (a rotation: the log moves to
+    /// the new key with its next record; it never goes back, even from another process).
+    static Result<std::unique_ptr<AuditLog>> Open(const std::filesystem::path& path, AuditKeyRing keys);
     ~AuditLog();
     AuditLog(const AuditLog&) = delete;
     AuditLog& operator=(const AuditLog&) = delete;
@@ -88,9 +116,19 @@ class AuditLog {
     /// Appends and returns the record as written (seq, time). InvalidArgument for a bad action
     /// or details; durable when it returns.
     Result<Record> Append(Record record);
+    /// Appends without blocking: `done` is called exactly once, when the record is durable or
+    /// has failed — on the log's commit thread (started on first use; keep `done` short: post
+    /// the result somewhere), or on the calling thread when the record is refused before it is
+    /// queued (bad fields). Records queued while a commit is in flight share the next one.
+    /// The destructor commits what is queued and calls every pending `done`.
+    void AppendAsync(Record record, AppendDone done);
+    /// Transactions committed by this handle (each is one fsync): for tests and metrics.
+    std::int64_t commits() const;
     Result<Page> Find(const Query& query);
     /// Walks the whole chain. DataLoss naming the first bad seq: a changed, deleted, inserted
-    /// or reordered record, or a cut tail.
+    /// or reordered record, a cut tail, or a record under an older key after a newer one.
+    /// FailedPrecondition when a record is under a key the ring does not hold (a rotation:
+    /// give the older gallery key too).
     Result<VerifyReport> Verify();
 
     const std::filesystem::path& path() const;

@@ -65,6 +65,8 @@ class StreamWriter {
     virtual void Close() = 0;
 };
 
+class Responder;
+
 struct Response {
     int status = 200;
     std::string content_type = "application/json";
@@ -73,6 +75,11 @@ struct Response {
     /// Set for a streaming response: called once the headers are sent, on an IO thread; it
     /// keeps the writer and writes from wherever it likes (an event subscription, a timer).
     std::function<void(std::shared_ptr<StreamWriter>)> stream;
+    /// Set for a deferred response: called once, on the thread that ran the handler, with the
+    /// Responder that sends the real response later, from any thread (e.g. once the request's
+    /// audit record is durable). No thread waits meanwhile, and the connection reads no next
+    /// request until that response is written.
+    std::function<void(std::shared_ptr<Responder>)> defer;
 
     static Response Json(int status, const nlohmann::json& body);
     /// {"error": {"code": code, "message": message, "field": field}} (field omitted when "").
@@ -82,6 +89,17 @@ struct Response {
     static Response Error(int status, std::string code, std::string message, std::string field = "");
     /// A streaming response (e.g. "text/event-stream").
     static Response Stream(std::string content_type, std::function<void(std::shared_ptr<StreamWriter>)> start);
+    /// A response sent later through the Responder given to `start`.
+    static Response Deferred(std::function<void(std::shared_ptr<Responder>)> start);
+};
+
+/// The other half of a deferred response. Thread-safe. Send is called once, from any thread;
+/// later calls are ignored. A Responder dropped without Send answers 500 `internal`. When the
+/// client or the server is gone by then, the response is dropped.
+class Responder {
+  public:
+    virtual ~Responder() = default;
+    virtual void Send(Response response) = 0;
 };
 
 using Handler = std::function<Response(Request&)>;
