@@ -4,13 +4,18 @@
 // strangers, 2% spoof, over 7 days, 512-d sealed embeddings, no crops) through
 // HistoryStore::Record, then times inserts, the queries of GET /v1/history, reopening, and the
 // retention purge of one day. The file lives in FG_HISTORY_BENCH_DIR (default /tmp).
+// --db=postgres://... (or FG_HISTORY_BENCH_DB): the same on the PostgreSQL back end, in that
+// database's fg_history_* tables (dropped first unless FG_HISTORY_BENCH_REUSE=1).
 #include <benchmark/benchmark.h>
+#include <libpq-fe.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <cstring>
 #include <random>
+#include <string>
 
 #include "fg/history/history.h"
 
@@ -26,6 +31,28 @@ constexpr std::int64_t kStart = 1'764'892'800'000;  // 2025-12-05T00:00:00Z
 std::int64_t N() {
     const char* e = std::getenv("FG_HISTORY_BENCH_N");
     return e && *e ? std::atoll(e) : 1'000'000;
+}
+
+std::string& DbUrl() {
+    static std::string url = [] {
+        const char* e = std::getenv("FG_HISTORY_BENCH_DB");
+        return std::string(e ? e : "");
+    }();
+    return url;
+}
+
+// Runs one statement on the PostgreSQL bench database; returns the first value ("" on error).
+std::string PgValue(const std::string& sql) {
+    PGconn* c = PQconnectdb(DbUrl().c_str());
+    PGresult* r = PQexec(c, sql.c_str());
+    std::string v;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) v = PQgetvalue(r, 0, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK) {
+        std::fprintf(stderr, "postgres: %s", PQerrorMessage(c));
+    }
+    PQclear(r);
+    PQfinish(c);
+    return v;
 }
 
 std::filesystem::path Dir() {
@@ -50,7 +77,8 @@ fg::history::HistoryOptions Options() {
     k.bytes.assign(32, 7);
     k.id = "bench";
     fg::history::HistoryOptions o;
-    o.path = Dir() / "bench.history.db";
+    if (DbUrl().empty()) o.path = Dir() / "bench.history.db";
+    else o.url = DbUrl();
     o.keys = std::make_shared<fg::gallery::KeyRing>(k);
     o.model_id = "bench-512";
     o.dim = kDim;
@@ -105,8 +133,13 @@ World& W() {
         w->n = N();
         // FG_HISTORY_BENCH_REUSE=1: keep the file of the previous run (already purged of its
         // oldest day) and time the rest on it; the purge then drops the next day.
-        w->reuse = std::getenv("FG_HISTORY_BENCH_REUSE") != nullptr && std::filesystem::exists(Options().path);
-        if (!w->reuse) {
+        const bool pg = !DbUrl().empty();
+        w->reuse = std::getenv("FG_HISTORY_BENCH_REUSE") != nullptr &&
+                   (pg ? !PgValue("SELECT to_regclass('fg_history_sightings')").empty()
+                       : std::filesystem::exists(Options().path));
+        if (!w->reuse && pg) {
+            PgValue("DROP TABLE IF EXISTS fg_history_sightings, fg_history_strangers, fg_history_meta");
+        } else if (!w->reuse) {
             std::filesystem::remove_all(Dir());
             std::filesystem::create_directories(Dir());
         }
@@ -136,7 +169,10 @@ void BM_Fill(benchmark::State& state) {
     state.counters["sightings"] = static_cast<double>(w.n);
     state.counters["fill_s"] = w.fill_seconds;
     state.counters["inserts_per_s"] = static_cast<double>(w.n) / w.fill_seconds;
-    state.counters["file_MB"] = static_cast<double>(std::filesystem::file_size(Options().path)) / 1e6;
+    state.counters["file_MB"] =
+        DbUrl().empty() ? static_cast<double>(std::filesystem::file_size(Options().path)) / 1e6
+                        : std::atof(PgValue("SELECT pg_total_relation_size('fg_history_sightings') + "
+                                            "pg_total_relation_size('fg_history_strangers')").c_str()) / 1e6;
 }
 BENCHMARK(BM_Fill)->Iterations(1)->Unit(benchmark::kMillisecond);
 
@@ -227,4 +263,22 @@ BENCHMARK(BM_PurgeOneDay)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+    // --db=URL / --db URL is ours; the rest goes to Google Benchmark.
+    std::vector<char*> args;
+    for (int i = 0; i < argc; ++i) {
+        if (std::strncmp(argv[i], "--db=", 5) == 0) {
+            DbUrl() = argv[i] + 5;
+        } else if (std::strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+            DbUrl() = argv[++i];
+        } else {
+            args.push_back(argv[i]);
+        }
+    }
+    int n = static_cast<int>(args.size());
+    benchmark::Initialize(&n, args.data());
+    if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -89,19 +89,41 @@ const kReasons = {
   duplicate_of_other_subject: 'this face is already enrolled as someone else',
 };
 
+/** One refused photo in words; the face count comes from the server's detail ("50 faces ..."). */
+function reasonText(r) {
+  const n = /(\d+) faces/.exec(r.detail || '');
+  if (r.reason === 'multiple_faces' && n) {
+    return `${n[1]} faces were found in it: use a photo of this person alone (or crop it to their face)`;
+  }
+  return kReasons[r.reason] || r.reason;
+}
+
+const mb = bytes => (bytes / 1048576).toFixed(bytes < 10 * 1048576 ? 1 : 0) + ' MB';
+
 /** The operator's message for an upload error, from the API's stable error codes. */
 export function uploadMessage(e) {
   switch (e.code) {
     case 'invalid_image': return 'That file is not an image the server can read (JPEG, PNG, ...).';
-    case 'payload_too_large': return 'The upload is too large for the server.';
-    case 'too_many_faces': return 'The photo has too many faces (' + e.message + '): use a photo of one person.';
+    case 'payload_too_large': {
+      const max = /exceeds (\d+) bytes/.exec(e.message);
+      return 'The upload is too large for the server' + (max ? ` (at most ${mb(Number(max[1]))} per request)` : '') +
+             ': choose a smaller photo, or fewer photos at once.';
+    }
+    case 'too_many_faces': {
+      const m = /has (\d+) faces; at most (\d+)/.exec(e.message);
+      return (m ? `The photo has ${m[1]} faces; the server answers at most ${m[2]} per photo` : 'The photo has too many faces') +
+             ': crop it to the people you are looking for and try again.';
+    }
     case 'unsupported_media_type': return 'The server does not accept this kind of file.';
     case 'too_many_images': return e.message;
     case 'enrollment_rejected': {
-      const rej = (e.details.rejected || []).map(r => '- ' + (kReasons[r.reason] || r.reason));
+      const rej = (e.details.rejected || []).map(r => '- ' + reasonText(r));
       return 'No photo was enrolled.\n' + rej.join('\n');
     }
     case 'overloaded': return 'The server is busy: try again in a moment.';
+    // A server refusing a large body may close the connection before the browser has sent it.
+    case 'network': return 'The upload did not reach the server (the connection closed). ' +
+                           'If the file is large, the server may refuse it: try a smaller photo.';
     default: return e.message;
   }
 }

@@ -176,7 +176,12 @@ $('stream-form').addEventListener('submit', async ev => {
   ev.preventDefault();
   $('stream-error').textContent = '';
   const spec = {id: $('stream-id').value.trim(), uri: $('stream-uri').value.trim()};
-  if ($('stream-loop').checked) spec.loop = true;
+  // Loop and pace apply to files only (the server refuses them for rtsp://, http://, ...).
+  // Paced, a file plays like a camera; unpaced it runs as fast as the CPU allows (a benchmark,
+  // not a live view: hundreds of fps and short-lived tracks).
+  const isFile = !/^[a-z][a-z0-9+.-]*:\/\//i.test(spec.uri) || /^file:/i.test(spec.uri);
+  if (isFile && $('stream-loop').checked) spec.loop = true;
+  if (isFile && $('stream-pace').checked) spec.pace = true;
   try {
     await api('POST', '/v1/streams', {json: spec});
     say(`Stream ${spec.id} added.`);

@@ -144,10 +144,16 @@ $('face-search').addEventListener('submit', async ev => {
   try {
     const res = await api('POST', '/v1/history/search', {form, query: {limit: 20}});
     const results = $('face-search-results');
-    if (!res.faces.length) return void results.replaceChildren(el('p', {class: 'hint', text: 'No face in that photo.'}));
-    results.replaceChildren(...res.faces.map((f, i) => el('div', {},
-        el('h4', {text: `Face ${i + 1}: ${f.matches.length} past sighting(s)`}),
-        el('ol', {class: 'sightings'}, ...f.matches.map(s => sightingItem(s, `, similarity ${Number(s.similarity).toFixed(2)}`))))));
+    if (!res.faces.length) {
+      return void results.replaceChildren(el('p', {class: 'hint', text: 'No face was found in that photo: use a sharper, closer photo of the person.'}));
+    }
+    // Every face is answered (largest first); a group photo says so, so no face goes unnoticed.
+    const summary = res.faces.length === 1 ? '1 face in the photo.'
+        : `${res.faces.length} faces in the photo, largest first: each one's past sightings are below.`;
+    results.replaceChildren(el('p', {id: 'face-search-summary', text: summary}), ...res.faces.map((f, i) => el('div', {'data-face': i + 1},
+        el('h4', {text: `Face ${i + 1}: ` + (f.matches.length ? `${f.matches.length} past sighting(s)` : 'never seen before')}),
+        f.matches.length ? el('ol', {class: 'sightings'}, ...f.matches.map(s => sightingItem(s, `, similarity ${Number(s.similarity).toFixed(2)}`))) : null)));
+    say(summary);
   } catch (e) {
     if (!missing(e)) out.textContent = uploadMessage(e);
   }

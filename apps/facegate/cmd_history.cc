@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// facegate history list|show|purge|strangers: the recognition history beside a gallery
-// (docs/history.md), the same filters as GET /v1/history.
+// facegate history list|show|purge|strangers: the recognition history beside a gallery, or in a
+// PostgreSQL gallery's database (docs/history.md), the same filters as GET /v1/history.
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -13,7 +13,7 @@ namespace {
 
 struct HistoryArgs {
     std::string db;       // the gallery (its key; the default history file beside it)
-    std::string history;  // the history file ("" = <db>.history.db)
+    std::string history;  // the history file or postgres:// URL ("" = beside / inside the gallery)
     std::string key_file;
     std::string from, to, stream, subject, outcome, cursor;
     std::int64_t stranger = 0;
@@ -24,13 +24,15 @@ struct HistoryArgs {
 };
 
 Result<std::unique_ptr<history::HistoryStore>> OpenHistory(const HistoryArgs& a) {
-    if (a.history.empty() && (a.db.empty() || a.db.starts_with("postgres"))) {
-        return InvalidArgument("--history FILE (or --db GALLERY, whose <db>.history.db it is) is required");
+    if (a.history.empty() && a.db.empty()) {
+        return InvalidArgument("--db GALLERY (the history is <db>.history.db, or the tables of a PostgreSQL "
+                               "gallery's database) or --history FILE|URL is required");
     }
     history::HistoryOptions o;
-    o.path = a.history.empty() ? history::DefaultHistoryPath(a.db) : std::filesystem::path(a.history);
+    history::SetHistoryLocation(o, a.db, a.history);
+    o.create_if_missing = false;  // a mistyped location is an error, never a new empty history
     std::error_code ec;
-    if (!std::filesystem::exists(o.path, ec)) return NotFound("no history at " + o.path.string());
+    if (o.url.empty() && !std::filesystem::exists(o.path, ec)) return NotFound("no history at " + o.path.string());
     FG_ASSIGN_OR_RETURN(o.keys, ResolveGalleryKeys({.db = a.db, .key_file = a.key_file}));
     o.retention_days = a.retention_days;
     o.load_index = false;  // queries and purge need no decrypted embeddings
@@ -153,8 +155,9 @@ void RegisterHistoryCommands(CLI::App& app, Action& action) {
     auto a = std::make_shared<HistoryArgs>();
     CLI::App* group = SubcommandOf(app, "history", "Recognition history beside a gallery (docs/history.md)");
     auto common = [a](CLI::App* c) {
-        c->add_option("--db", a->db, "Gallery (its key; the history is <db>.history.db unless --history)");
-        c->add_option("--history", a->history, "History file (history.location of the serve/run config)");
+        c->add_option("--db", a->db, "Gallery file or postgres:// URL (its key; the history is <db>.history.db, or "
+                                     "the fg_history_* tables of a PostgreSQL gallery, unless --history)");
+        c->add_option("--history", a->history, "History file or postgres:// URL (history.location of the serve/run config)");
         c->add_option("--key-file", a->key_file, "Gallery key file (default: $FG_GALLERY_KEY, else the per-user key)");
         c->add_flag("--json", a->json, "JSON output");
     };

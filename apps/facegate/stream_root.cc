@@ -25,15 +25,8 @@ namespace {
 Status OpenHistory(const StreamRootConfig& config, StreamRoot& root) {
     const pipeline::HistorySection& h = config.history;
     history::HistoryOptions o;
-    if (!h.location.empty()) {
-        o.path = h.location;
-    } else if (config.gallery.db.starts_with("postgres")) {
-        // PostgreSQL history tables are not there yet (docs/history.md): say so, do not guess a file.
-        spdlog::warn("history: off (a PostgreSQL gallery needs history.location, a SQLite file)");
-        return Status::Ok();
-    } else {
-        o.path = history::DefaultHistoryPath(config.gallery.db);
-    }
+    // history.location, else beside a SQLite gallery or in a PostgreSQL gallery's database.
+    history::SetHistoryLocation(o, config.gallery.db, h.location);
     FG_ASSIGN_OR_RETURN(o.keys, ResolveGalleryKeys(config.gallery));
     o.model_id = root.models->embedder_model_id();
     o.dim = root.gallery->dim() > 0 ? root.gallery->dim() : 512;

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// HistoryStore on SQLite: one file beside the gallery, WAL, synchronous=NORMAL (a power cut may
-// lose the last sightings committed, never corrupt the file: history is an observation log
-// whose insert rate matters more than the last second of it; the gallery and the audit log stay
-// FULL). Sealed blobs bind the row identity (id, stream, time, model) in their associated data,
-// so a blob copied onto another row fails to open (DataLoss) instead of showing another face.
-#include <sqlite3.h>
-
+// HistoryStore: the queries, paging, sealing, strangers and purge of the recognition history,
+// written once over the storage seam of history_db.h (SQLite file beside the gallery, or the
+// fg_history_* tables of a PostgreSQL database). Sealed blobs bind the row identity (id,
+// stream, time, model) in their associated data, so a blob copied onto another row fails to
+// open (DataLoss) instead of showing another face.
+// Over 600 lines on purpose: every statement of the history is here, next to the logic that
+// runs it, so both back ends share one copy.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -16,90 +16,48 @@
 #include "fg/history/history.h"
 #include "fg/history/sighting_index.h"
 #include "fg/history/strangers.h"
-#include "fg/sqlite/sqlite_db.h"
+#include "history_db.h"
 
 namespace fg::history {
 namespace {
 
-constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS history_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS history_sightings (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  time_ms INTEGER NOT NULL, stream TEXT NOT NULL, track INTEGER NOT NULL, outcome INTEGER NOT NULL,
-  subject_id TEXT, display_name TEXT, score REAL NOT NULL, margin REAL NOT NULL, liveness REAL,
-  quality REAL NOT NULL, stranger_id INTEGER, model_id TEXT NOT NULL, key_id TEXT NOT NULL,
-  embedding BLOB, crop BLOB);
-CREATE INDEX IF NOT EXISTS history_by_time ON history_sightings (time_ms);
-CREATE INDEX IF NOT EXISTS history_by_stream ON history_sightings (stream, time_ms);
-CREATE INDEX IF NOT EXISTS history_by_subject ON history_sightings (subject_id, time_ms) WHERE subject_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS history_by_outcome ON history_sightings (outcome, time_ms);
-CREATE INDEX IF NOT EXISTS history_by_stream_outcome ON history_sightings (stream, outcome, time_ms);
-CREATE INDEX IF NOT EXISTS history_by_stranger ON history_sightings (stranger_id, time_ms) WHERE stranger_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS history_stranger_streams ON history_sightings (stranger_id, stream) WHERE stranger_id IS NOT NULL;
-CREATE TABLE IF NOT EXISTS history_strangers (
-  id INTEGER PRIMARY KEY, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,
-  sightings INTEGER NOT NULL, best_sighting_id INTEGER NOT NULL, best_quality REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS history_strangers_by_last ON history_strangers (last_seen_ms, id);
-)sql";
+using internal::Db;
 
 constexpr const char* kSightingColumns =
     "id, time_ms, stream, track, outcome, subject_id, display_name, score, margin, liveness, quality, "
-    "stranger_id, crop IS NOT NULL";
+    "stranger_id, CASE WHEN crop IS NULL THEN 0 ELSE 1 END";
 
-// A prepared statement with the bindings we need (sqlite::Stmt has no doubles or NULLs).
+// Rows per round trip when deleting by id and when loading the search index at open.
+constexpr int kDeleteChunk = 500;
+constexpr int kLoadChunk = 2000;
+
+// A statement of either back end with chaining binds (SQLite's syntax, see history_db.h).
 class Q {
   public:
-    Q(sqlite3* db, const std::string& sql) : db_(db) {
-        if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s_, nullptr) != SQLITE_OK) err_ = Err("prepare");
-    }
-    ~Q() { sqlite3_finalize(s_); }
-    Q(const Q&) = delete;
-    Q& operator=(const Q&) = delete;
-    Q& Bind(int i, std::int64_t v) { return sqlite3_bind_int64(s_, i, v), *this; }
-    Q& Bind(int i, double v) { return sqlite3_bind_double(s_, i, v), *this; }
-    Q& Bind(int i, std::string_view v) {
-        return sqlite3_bind_text(s_, i, v.data(), int(v.size()), SQLITE_TRANSIENT), *this;
-    }
-    void Reset() { sqlite3_reset(s_); }
-    Q& BindNull(int i) { return sqlite3_bind_null(s_, i), *this; }
-    Q& BindBlob(int i, std::span<const std::uint8_t> b) {
-        return sqlite3_bind_blob(s_, i, b.data(), int(b.size()), SQLITE_TRANSIENT), *this;
-    }
+    Q(const std::unique_ptr<Db>& db, const std::string& sql) : s_(db->Prepare(sql)) {}
+    Q& Bind(int i, std::int64_t v) { return s_->Bind(i, v), *this; }
+    Q& Bind(int i, double v) { return s_->Bind(i, v), *this; }
+    Q& Bind(int i, std::string_view v) { return s_->Bind(i, v), *this; }
+    void Reset() { s_->Reset(); }
+    Q& BindNull(int i) { return s_->BindNull(i), *this; }
+    Q& BindBlob(int i, std::span<const std::uint8_t> b) { return s_->BindBlob(i, b), *this; }
     Q& BindOpt(int i, const std::string& v) { return v.empty() ? BindNull(i) : Bind(i, std::string_view(v)); }
     /// True for a row; false when done or on error (then `status` says which).
-    bool Step(Status& status) {
-        if (!err_.ok()) {
-            status = err_;
-            return false;
-        }
-        const int rc = sqlite3_step(s_);
-        if (rc == SQLITE_ROW) return true;
-        if (rc != SQLITE_DONE) status = Err("step");
-        return false;
-    }
+    bool Step(Status& status) { return s_->Step(status); }
     Status Run() {
         Status st;
         while (Step(st)) {
         }
         return st;
     }
-    std::int64_t Int(int c) const { return sqlite3_column_int64(s_, c); }
-    double Real(int c) const { return sqlite3_column_double(s_, c); }
-    bool Null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
-    std::string Text(int c) const {
-        const auto* p = sqlite3_column_text(s_, c);
-        return p ? std::string(reinterpret_cast<const char*>(p), std::size_t(sqlite3_column_bytes(s_, c))) : "";
-    }
-    std::vector<std::uint8_t> Blob(int c) const {
-        const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s_, c));
-        return p ? std::vector<std::uint8_t>(p, p + sqlite3_column_bytes(s_, c)) : std::vector<std::uint8_t>{};
-    }
+    std::int64_t Int(int c) const { return s_->Int(c); }
+    double Real(int c) const { return s_->Real(c); }
+    bool Null(int c) const { return s_->Null(c); }
+    std::string Text(int c) const { return s_->Text(c); }
+    std::vector<std::uint8_t> Blob(int c) const { return s_->Blob(c); }
 
   private:
-    Status Err(const char* what) const { return Unavailable(std::string("history sqlite ") + what + ": " + sqlite3_errmsg(db_)); }
-    sqlite3* db_;
-    sqlite3_stmt* s_ = nullptr;
-    Status err_;
+    std::unique_ptr<internal::Stmt> s_;
 };
 
 Sighting ReadSighting(const Q& q) {
@@ -165,8 +123,23 @@ Result<Outcome> ParseOutcome(std::string_view s) {
 
 std::filesystem::path DefaultHistoryPath(const std::string& gallery_db) { return gallery_db + ".history.db"; }
 
+bool IsPostgresUrl(std::string_view location) {
+    return location.starts_with("postgres://") || location.starts_with("postgresql://");
+}
+
+void SetHistoryLocation(HistoryOptions& o, const std::string& gallery_db, const std::string& history_location) {
+    const std::string& at = history_location.empty() ? gallery_db : history_location;
+    o.url.clear();
+    o.path.clear();
+    if (IsPostgresUrl(at)) {
+        o.url = at;
+    } else {
+        o.path = history_location.empty() ? DefaultHistoryPath(gallery_db) : std::filesystem::path(history_location);
+    }
+}
+
 struct HistoryStore::Impl {
-    sqlite3* db = nullptr;
+    std::unique_ptr<Db> db;
     mutable std::mutex mu;  // the connection, the clusterer, next_stranger
     StrangerClusterer strangers;
     SightingIndex index;
@@ -180,21 +153,18 @@ struct HistoryStore::Impl {
 
     Impl(const HistoryOptions& o)
         : strangers(StrangerOptions{.threshold = o.stranger_threshold}), index(o.dim) {}
-    ~Impl() { sqlite3_close_v2(db); }
-
-    Status Exec(const char* sql) const { return sqlite::Exec(db, sql); }
     // A transaction that rolls back unless committed.
     struct Tx {
         Impl& impl;
         bool done = false;
         explicit Tx(Impl& i) : impl(i) {}
-        Status Begin() { return impl.Exec("BEGIN IMMEDIATE"); }
+        Status Begin(bool durable = true) { return impl.db->Begin(durable); }
         Status Commit() {
             done = true;
-            return impl.Exec("COMMIT");
+            return impl.db->Commit();
         }
         ~Tx() {
-            if (!done) (void)impl.Exec("ROLLBACK");
+            if (!done) (void)impl.db->Rollback();
         }
     };
 
@@ -254,13 +224,17 @@ struct HistoryStore::Impl {
         Tx tx(*this);
         FG_RETURN_IF_ERROR(tx.Begin());
         std::set<std::int64_t> touched;
-        {
-            Q del(db, "DELETE FROM history_sightings WHERE id = ?1");
-            for (const auto& [id, stranger] : rows) {
-                FG_RETURN_IF_ERROR(del.Bind(1, id).Run());
-                del.Reset();
-                if (stranger) touched.insert(*stranger);
+        // Chunks of ids per statement: one round trip each on PostgreSQL, not one per row.
+        for (std::size_t at = 0; at < rows.size(); at += kDeleteChunk) {
+            const std::size_t n = std::min<std::size_t>(kDeleteChunk, rows.size() - at);
+            std::string sql = "DELETE FROM history_sightings WHERE id IN (";
+            for (std::size_t i = 0; i < n; ++i) sql += (i ? ",?" : "?") + std::to_string(i + 1);
+            Q del(db, sql + ")");
+            for (std::size_t i = 0; i < n; ++i) {
+                del.Bind(int(i + 1), rows[at + i].first);
+                if (rows[at + i].second) touched.insert(*rows[at + i].second);
             }
+            FG_RETURN_IF_ERROR(del.Run());
         }
         for (std::int64_t s : touched) FG_RETURN_IF_ERROR(Refresh(s));
         FG_RETURN_IF_ERROR(tx.Commit());
@@ -278,16 +252,18 @@ HistoryStore::~HistoryStore() { Stop(); }
 
 Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(const HistoryOptions& options) {
     if (!options.keys) return InvalidArgument("history: no gallery key to seal crops and embeddings");
-    if (options.path.empty()) return InvalidArgument("history.location: empty");
+    if (options.path.empty() && options.url.empty()) return InvalidArgument("history.location: empty");
     if (options.retention_days < 0) return InvalidArgument("history.retention_days: must be >= 0");
     if (options.dim <= 0) return InvalidArgument("history: embedding dimension must be positive");
     std::unique_ptr<HistoryStore> h(new HistoryStore(options));
     h->impl_ = std::make_unique<Impl>(options);
     Impl& m = *h->impl_;
-    FG_ASSIGN_OR_RETURN(m.db, sqlite::OpenDatabase(options.path));
-    FG_RETURN_IF_ERROR(sqlite::RequireOwnTables(m.db, options.path, "history_", "a history database"));
-    FG_RETURN_IF_ERROR(m.Exec("PRAGMA synchronous=NORMAL"));
-    FG_RETURN_IF_ERROR(m.Exec(kSchema));
+    if (!options.url.empty()) {
+        if (!IsPostgresUrl(options.url)) return InvalidArgument("history: '" + options.url + "' is not a postgres:// URL");
+        FG_ASSIGN_OR_RETURN(m.db, internal::OpenPostgres(options.url, options.create_if_missing));
+    } else {
+        FG_ASSIGN_OR_RETURN(m.db, internal::OpenSqlite(options.path));
+    }
     {
         Q q(m.db, "SELECT COALESCE(MAX(id), 0) + 1 FROM history_strangers");
         Status st;
@@ -297,29 +273,38 @@ Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(const HistoryOptions& o
     // Load the embeddings of this model into the search index and the open strangers.
     std::int64_t loaded = 0, unreadable = 0;
     if (options.load_index) {
+        // In id order, a chunk per statement: a client-side PostgreSQL result holds its rows in
+        // memory, and 1M sealed embeddings at once would be gigabytes.
         Q q(m.db, "SELECT id, stream, time_ms, key_id, embedding, stranger_id, quality FROM history_sightings "
-                  "WHERE model_id = ?1 AND embedding IS NOT NULL ORDER BY id");
-        q.Bind(1, std::string_view(options.model_id));
-        Status st;
+                  "WHERE model_id = ?1 AND embedding IS NOT NULL AND id > ?2 ORDER BY id LIMIT ?3");
+        q.Bind(1, std::string_view(options.model_id)).Bind(3, std::int64_t{kLoadChunk});
         m.index.Reserve(static_cast<std::size_t>(h->count()));
-        while (q.Step(st)) {
-            const std::int64_t id = q.Int(0);
-            const std::vector<std::uint8_t> blob = q.Blob(4);
-            Result<std::vector<float>> e =
-                options.keys->Open(blob, q.Text(3), Aad(id, q.Text(1), q.Int(2), options.model_id, "embedding"));
-            if (!e.ok() || !m.index.Add(id, *e).ok()) {
-                ++unreadable;
-                continue;
+        for (std::int64_t after = 0;;) {
+            q.Reset();
+            q.Bind(2, after);
+            Status st;
+            int rows = 0;
+            while (q.Step(st)) {
+                ++rows;
+                const std::int64_t id = after = q.Int(0);
+                const std::vector<std::uint8_t> blob = q.Blob(4);
+                Result<std::vector<float>> e =
+                    options.keys->Open(blob, q.Text(3), Aad(id, q.Text(1), q.Int(2), options.model_id, "embedding"));
+                if (!e.ok() || !m.index.Add(id, *e).ok()) {
+                    ++unreadable;
+                    continue;
+                }
+                if (!q.Null(5)) m.strangers.Restore(q.Int(5), id, *e, float(q.Real(6)));
+                ++loaded;
             }
-            if (!q.Null(5)) m.strangers.Restore(q.Int(5), id, *e, float(q.Real(6)));
-            ++loaded;
+            FG_RETURN_IF_ERROR(st);
+            if (rows < kLoadChunk) break;
         }
-        FG_RETURN_IF_ERROR(st);
     }
     if (unreadable > 0) {
         spdlog::warn("history {}: {} sighting embedding(s) cannot be opened (tampered, or sealed with a key not in "
                      "the ring); they are left out of search and strangers",
-                     options.path.string(), unreadable);
+                     m.db->where(), unreadable);
     }
     if (options.gallery) {
         if (std::optional<std::string> seq = m.Meta("gallery_change_seq")) {
@@ -330,7 +315,7 @@ Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(const HistoryOptions& o
             FG_RETURN_IF_ERROR(m.SetMeta("gallery_change_seq", std::to_string(m.gallery_seq)));
         }
     }
-    spdlog::info("history {}: {} sighting(s) searchable, {} stranger(s)", options.path.string(), loaded,
+    spdlog::info("history {}: {} sighting(s) searchable, {} stranger(s)", m.db->where(), loaded,
                  m.strangers.size());
     return h;
 }
@@ -348,7 +333,7 @@ Result<Sighting> HistoryStore::Record(const SightingInput& in) {
     Impl& m = *impl_;
     std::lock_guard lock(m.mu);
     Impl::Tx tx(m);
-    FG_RETURN_IF_ERROR(tx.Begin());
+    FG_RETURN_IF_ERROR(tx.Begin(/*durable=*/false));  // an observation log (see history_db.h)
     Sighting s;
     s.time_ms = in.time_ms;
     s.stream = in.stream;
@@ -362,12 +347,7 @@ Result<Sighting> HistoryStore::Record(const SightingInput& in) {
     s.quality = in.quality;
     // The id first (the write lock is held), so the row goes in with its sealed blobs in one
     // INSERT: an UPDATE that grows a row afterwards fragments the pages (twice the file size).
-    {
-        Q q(m.db, "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'history_sightings'), 0) + 1");
-        Status st;
-        if (!q.Step(st)) return st.ok() ? Unavailable("history: no next id") : st;
-        s.id = q.Int(0);
-    }
+    FG_ASSIGN_OR_RETURN(s.id, m.db->NextSightingId());
     const bool has_emb = !in.embedding.empty();
     const bool has_crop = options_.keep_crops && !in.crop_jpeg.empty();
     std::vector<std::uint8_t> emb_blob, crop_blob;
@@ -382,6 +362,9 @@ Result<Sighting> HistoryStore::Record(const SightingInput& in) {
     s.has_crop = has_crop;
     StrangerMatch match;  // stranger_id 0: not clustered
     if (in.outcome == Outcome::kUnknown && has_emb) {
+        // The gallery's threshold read live: /v1/settings or a saved calibration applies to the
+        // next sighting without a restart (a cheap shared-locked copy of the settings).
+        if (options_.gallery) m.strangers.SetThreshold(options_.gallery->settings().threshold);
         match = m.strangers.Assign(s.id, in.embedding, in.quality, m.next_stranger);
         Status st;
         if (match.stranger_id == 0) {
@@ -391,10 +374,12 @@ Result<Sighting> HistoryStore::Record(const SightingInput& in) {
                         "best_quality) VALUES (?1, ?2, ?2, 1, ?3, ?4)");
             st = ins.Bind(1, match.stranger_id).Bind(2, in.time_ms).Bind(3, s.id).Bind(4, double(in.quality)).Run();
         } else {
-            Q up(m.db, "UPDATE history_strangers SET first_seen_ms = MIN(first_seen_ms, ?2), "
-                       "last_seen_ms = MAX(last_seen_ms, ?2), sightings = sightings + 1, "
+            Q up(m.db, "UPDATE history_strangers SET "
+                       "first_seen_ms = CASE WHEN ?2 < first_seen_ms THEN ?2 ELSE first_seen_ms END, "
+                       "last_seen_ms = CASE WHEN ?2 > last_seen_ms THEN ?2 ELSE last_seen_ms END, "
+                       "sightings = sightings + 1, "
                        "best_sighting_id = CASE WHEN ?4 > best_quality THEN ?3 ELSE best_sighting_id END, "
-                       "best_quality = MAX(best_quality, ?4) WHERE id = ?1");
+                       "best_quality = CASE WHEN ?4 > best_quality THEN ?4 ELSE best_quality END WHERE id = ?1");
             st = up.Bind(1, match.stranger_id).Bind(2, in.time_ms).Bind(3, s.id).Bind(4, double(in.quality)).Run();
         }
         if (!st.ok()) {
@@ -434,7 +419,7 @@ Result<HistoryPage> HistoryStore::List(const HistoryQuery& q) const {
     if (q.limit < 1 || q.limit > 1000) return InvalidArgument("limit: must be 1..1000");
     if (q.from_ms && q.to_ms && *q.from_ms > *q.to_ms) return InvalidArgument("from: after to");
     // Fixed parameter numbers; only the filters given are in the SQL (and bound).
-    std::string sql = std::string("SELECT ") + kSightingColumns + " FROM history_sightings WHERE 1";
+    std::string sql = std::string("SELECT ") + kSightingColumns + " FROM history_sightings WHERE 1=1";
     if (q.from_ms) sql += " AND time_ms >= ?1";
     if (q.to_ms) sql += " AND time_ms <= ?2";
     if (!q.stream.empty()) sql += " AND stream = ?3";
@@ -444,7 +429,8 @@ Result<HistoryPage> HistoryStore::List(const HistoryQuery& q) const {
     std::pair<std::int64_t, std::int64_t> c{0, 0};
     if (!q.cursor.empty()) {
         FG_ASSIGN_OR_RETURN(c, ParseCursor(q.cursor));
-        sql += " AND (time_ms < ?7 OR (time_ms = ?7 AND id < ?8))";
+        // The redundant `time_ms <= ?7` gives both engines an index range to start from.
+        sql += " AND time_ms <= ?7 AND (time_ms < ?7 OR (time_ms = ?7 AND id < ?8))";
     }
     sql += " ORDER BY time_ms DESC, id DESC LIMIT " + std::to_string(q.limit + 1);
     std::lock_guard lock(impl_->mu);
@@ -487,7 +473,7 @@ struct SealedCell {
 };
 
 // `column` is "crop" or "embedding" (a fixed name, never input). Caller holds the store's mutex.
-Result<SealedCell> ReadSealed(sqlite3* db, std::int64_t id, const char* column) {
+Result<SealedCell> ReadSealed(const std::unique_ptr<Db>& db, std::int64_t id, const char* column) {
     Q q(db, std::string("SELECT stream, time_ms, model_id, key_id, ") + column +
                 " FROM history_sightings WHERE id = ?1");
     q.Bind(1, id);
@@ -538,7 +524,7 @@ Result<std::vector<std::pair<Sighting, float>>> HistoryStore::Search(std::span<c
 
 Result<StrangerPage> HistoryStore::ListStrangers(const StrangerQuery& sq) const {
     if (sq.limit < 1 || sq.limit > 1000) return InvalidArgument("limit: must be 1..1000");
-    std::string sql = "SELECT id, last_seen_ms FROM history_strangers s WHERE 1";
+    std::string sql = "SELECT id, last_seen_ms FROM history_strangers s WHERE 1=1";
     if (sq.since_ms) sql += " AND last_seen_ms >= ?1";
     if (!sq.stream.empty()) sql += " AND EXISTS (SELECT 1 FROM history_sightings h WHERE h.stranger_id = s.id AND h.stream = ?2)";
     std::pair<std::int64_t, std::int64_t> c{0, 0};

@@ -291,4 +291,10 @@ std::vector<std::int64_t> StrangerClusterer::Members(std::int64_t stranger_id) c
 
 const StrangerOptions& StrangerClusterer::options() const { return impl_->options; }
 
+bool StrangerClusterer::SetThreshold(float threshold) {
+    if (!std::isfinite(threshold) || threshold < -1.f || threshold > 1.f) return false;
+    impl_->options.threshold = threshold;
+    return true;
+}
+
 }  // namespace fg::history

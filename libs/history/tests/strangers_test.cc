@@ -182,5 +182,30 @@ TEST(StrangersTest, RejectsBadEmbeddings) {
     EXPECT_EQ(c.size(), 1u);
 }
 
+// The threshold is read live (issue 15): a change applies to the next sighting, not only
+// after a restart, and leaves existing strangers as they are.
+TEST(StrangersTest, ThresholdChangeAppliesToTheNextSighting) {
+    auto axis = [](int i, float c, int j) {  // c * e_i + sqrt(1 - c^2) * e_j
+        std::vector<float> v(kDim, 0.0f);
+        v[size_t(i)] = c;
+        v[size_t(j)] += std::sqrt(1 - c * c);
+        return v;
+    };
+    StrangerClusterer c({.threshold = 0.8f});
+    EXPECT_TRUE(c.Assign(1, axis(0, 1.f, 1), 1, 10).created);
+    EXPECT_TRUE(c.Assign(2, axis(0, 0.6f, 1), 1, 11).created);  // cosine 0.6 < 0.8: apart
+    EXPECT_TRUE(c.SetThreshold(0.5f));
+    EXPECT_FLOAT_EQ(c.options().threshold, 0.5f);
+    const StrangerMatch m = c.Assign(3, axis(0, 0.6f, 2), 1, 12);  // 0.6 to #1, 0.36 to #2
+    EXPECT_FALSE(m.created);
+    EXPECT_EQ(m.stranger_id, 10);
+    EXPECT_EQ(c.size(), 2u);  // no retroactive merge of 10 and 11
+    EXPECT_FALSE(c.SetThreshold(std::nanf("")));
+    EXPECT_FALSE(c.SetThreshold(1.5f));
+    EXPECT_FLOAT_EQ(c.options().threshold, 0.5f);
+    EXPECT_TRUE(c.SetThreshold(0.9f));
+    EXPECT_TRUE(c.Assign(4, axis(0, 0.6f, 3), 1, 13).created);  // raised: apart again
+}
+
 }  // namespace
 }  // namespace fg::history

@@ -224,7 +224,8 @@ Result<RunConfig> ParseRunConfig(const json& j, const fs::path& base, bool requi
         FG_RETURN_IF_ERROR(h.Str("location", rc.history.location));
         FG_RETURN_IF_ERROR(h.Int("retention_days", rc.history.retention_days, 0, 36500));
         FG_RETURN_IF_ERROR(h.Bool("keep_crops", rc.history.keep_crops));
-        if (!rc.history.location.empty()) rc.history.location = Resolve(base, rc.history.location);
+        if (!rc.history.location.empty() && !rc.history.location.starts_with("postgres"))
+            rc.history.location = Resolve(base, rc.history.location);
     }
     PipelineConfig& p = rc.pipeline;
     const bool no_streams = !top.Has("streams") && !require_streams;

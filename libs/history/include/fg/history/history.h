@@ -107,7 +107,10 @@ struct StrangerPage {
 };
 
 struct HistoryOptions {
-    std::filesystem::path path;                   ///< SQLite file (created 0600)
+    std::filesystem::path path;                   ///< SQLite file (created 0600); unused with `url`
+    /// A PostgreSQL URL (postgres:// or postgresql://, the gallery's syntax, statement_timeout=MS
+    /// default 10000): the history goes into that database's fg_history_* tables. "" = `path`.
+    std::string url;
     std::shared_ptr<const gallery::KeyRing> keys;  ///< seals crops and embeddings (required)
     std::string model_id;                         ///< bound into every sealed blob
     int dim = 512;                                ///< embedding dimension (search index)
@@ -120,11 +123,22 @@ struct HistoryOptions {
     /// Open every stored embedding into the search index and the strangers (serve, run). The
     /// CLI's queries and purge do without (an open then costs no decryption).
     bool load_index = true;
+    /// False: Open fails with NotFound when the PostgreSQL database holds no history tables
+    /// (the CLI reads a history, it never starts one in a mistyped database).
+    bool create_if_missing = true;
 };
 
 /// `<gallery>.history.db` beside a SQLite gallery file.
 std::filesystem::path DefaultHistoryPath(const std::string& gallery_db);
+/// postgres:// or postgresql:// (a history in PostgreSQL rather than a file).
+bool IsPostgresUrl(std::string_view location);
+/// Where the history of a gallery at `gallery_db` lives unless `history_location` names a place:
+/// a PostgreSQL gallery's own database (tables fg_history_*), else `<gallery>.history.db`. Fills
+/// `url` or `path` of `o`.
+void SetHistoryLocation(HistoryOptions& o, const std::string& gallery_db, const std::string& history_location);
 
+/// Two back ends behind one API (same rows, paging, sealing, purge and erasure): SQLite and
+/// PostgreSQL (docs/history.md).
 /// Thread-safety: every method is thread-safe (one internal mutex serialises the database and
 /// the strangers; the search index has its own lock). The purge thread (StartBackground) runs
 /// until Stop or destruction.

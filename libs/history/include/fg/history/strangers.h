@@ -68,6 +68,11 @@ class StrangerClusterer {
     void RemoveSighting(std::int64_t sighting_id);
     /// Number of strangers.
     std::size_t size() const;
+    /// Changes the threshold for the sightings assigned from now on (existing strangers stay as
+    /// they are: a lower threshold makes no retroactive merges). The store calls it with the
+    /// gallery's live threshold, so /v1/settings or a saved calibration applies without a
+    /// restart. A non-finite value or one outside [-1, 1] is ignored (returns false).
+    bool SetThreshold(float threshold);
 
     // Additions beyond the contract (for evaluation and tests).
     /// The stranger holding `sighting_id`, or 0.

@@ -37,7 +37,9 @@ struct GallerySection {
 /// with the gallery key. Needs a gallery; off without one.
 struct HistorySection {
     bool enabled = true;
-    std::string location;    ///< "" = <gallery db>.history.db (required for a PostgreSQL gallery)
+    /// "" = beside the gallery: <gallery db>.history.db, or the gallery's own PostgreSQL database;
+    /// a file path or a postgres:// URL otherwise (docs/history.md).
+    std::string location;
     int retention_days = 7;  ///< 0 = keep nothing
     bool keep_crops = true;  ///< store the best-shot crop (sealed)
 };
