@@ -76,6 +76,8 @@ void RegisterKeysCommands(CLI::App& app, Action& action);    // keys create|list
 void RegisterAuditCommands(CLI::App& app, Action& action);   // audit, audit verify
 void RegisterServeCommands(CLI::App& app, Action& action);   // serve, config check
 void RegisterHistoryCommands(CLI::App& app, Action& action); // history list|show|purge|strangers
+void RegisterEdgeCommands(CLI::App& app, Action& action);    // edge (scale-out)
+void RegisterWorkerCommands(CLI::App& app, Action& action);  // worker (scale-out)
 
 /// The subcommand `name` of `app` (a group such as `eval` or `bench`), added on first use with
 /// `description` and one required subcommand. Every Register* reaches a group through this, so

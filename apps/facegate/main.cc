@@ -72,6 +72,8 @@ int main(int argc, char** argv) {
     fg::cli::RegisterAuditCommands(app, action);
     fg::cli::RegisterServeCommands(app, action);
     fg::cli::RegisterHistoryCommands(app, action);
+    fg::cli::RegisterEdgeCommands(app, action);
+    fg::cli::RegisterWorkerCommands(app, action);
 
     try {
         app.parse(argc, argv);

@@ -75,6 +75,10 @@ void EventEmitter::Frame(const FrameView& view) {
     for (const auto& o : observers_) o->OnFrame(view);
 }
 
+void EventEmitter::FaceItems(const std::vector<FaceItem>& items) {
+    for (const auto& o : observers_) o->OnFaceItems(items);
+}
+
 void EventEmitter::StreamEnd() {
     for (const auto& o : observers_) o->OnStreamEnd();
 }

@@ -87,8 +87,10 @@ std::optional<Outcome> Recognizer::Decide(TrackState& t, const FaceItem& item) {
         }
         v = std::move(*r);
     }
-    // A live decision waits for liveness when it is on: no door opens for a photo.
-    if (v.known && item.liveness.checked && !item.liveness.live) return std::nullopt;
+    // Any decision waits for liveness when it is on, spoof first: no door opens for a photo, and
+    // a photo is no stranger either (with an empty gallery every face is unknown at once, so an
+    // unknown that did not wait would come before the spoof of the same track).
+    if (item.liveness.checked && !item.liveness.live) return std::nullopt;
     const std::optional<TrackDecision> d = t.recognition.Decide(v);
     if (!d) return std::nullopt;
     Outcome o = OutcomeFor(item, *d == TrackDecision::kRecognized ? Outcome::Kind::kRecognized

@@ -148,7 +148,8 @@ Status StreamProcessor::Process(const stream::Frame& f, Clock::time_point arriva
         const FrameContext fc{spec_.source.id, generation_, frame_index, now_ms, frame_unix_ms_};
         std::vector<FaceItem> items = selector_->Select(f.image, fc, tr);
         times.select_ms = lap();
-        if (!items.empty()) {
+        if (!items.empty()) emitter_.FaceItems(items);
+        if (!items.empty() && config_.recognize) {
             FG_ASSIGN_OR_RETURN(RecognitionStep rs, recognizer_->Recognize(std::move(items)));
             lap();
             embeddings = rs.embedded;

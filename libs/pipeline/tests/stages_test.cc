@@ -24,7 +24,8 @@ using testing::Square;
 
 /// One stream's processor over fakes, fed frames by hand.
 struct Harness {
-    explicit Harness(PipelineConfig c = {}) : config(std::move(c)) {
+    explicit Harness(PipelineConfig c = {}, bool enroll = true) : config(std::move(c)) {
+        if (!enroll) return;  // an empty gallery
         identifier.Enroll("alice", 0);
         identifier.Enroll("carol", 2);
     }
@@ -36,6 +37,7 @@ struct Harness {
         ctx.model_id = models.embedder_model_id();
         ctx.identifier = &identifier;
         ctx.sink = sink;
+        ctx.observers = observers;
         StreamSpec spec;
         spec.source.id = "cam";
         spec.source.uri = "unused";
@@ -65,8 +67,48 @@ struct Harness {
     std::shared_ptr<events::MemorySink> sink = std::make_shared<events::MemorySink>();
     std::unique_ptr<EmbedBatcher> batcher;
     std::unique_ptr<StreamProcessor> processor;
+    std::vector<std::shared_ptr<PipelineObserver>> observers;
     std::uint64_t next = 0;
 };
+
+/// The edge's hook: what face selection hands over, frame by frame.
+struct ItemRecorder final : PipelineObserver {
+    std::vector<FaceItem> items;
+    void OnFaceItems(const std::vector<FaceItem>& batch) override {
+        items.insert(items.end(), batch.begin(), batch.end());
+    }
+};
+
+// facegate edge: recognition off, the selected items go to the observer and nothing is embedded;
+// the tracks stay undecided, so selection offers at the undecided rate, capped per track.
+TEST(Stages, EdgeHandOffGetsTheItemsAndNothingIsEmbeddedWhenRecognitionIsOff) {
+    PipelineConfig c;
+    c.recognize = false;
+    c.recognition.max_embeddings = 4;
+    Harness h(c);
+    auto rec = std::make_shared<ItemRecorder>();
+    h.observers.push_back(rec);
+    ASSERT_TRUE(h.Init().ok());
+    h.Play({{.color = 0, .x = 20, .y = 50}}, 60);
+    h.processor->End();
+    EXPECT_EQ(h.processor->Stats().embeddings, 0u);
+    EXPECT_TRUE(h.Events(events::EventType::kRecognized).empty());
+    ASSERT_GE(rec->items.size(), 2u);
+    EXPECT_LE(rec->items.size(), 4u);
+    for (const FaceItem& item : rec->items) {
+        EXPECT_EQ(item.stream_id, "cam");
+        EXPECT_FALSE(item.aligned.empty());
+        EXPECT_TRUE(item.item_id.starts_with("cam/0/"));
+    }
+    // With recognition on, the observer sees the same hand-off and recognition runs too.
+    Harness on;
+    auto rec_on = std::make_shared<ItemRecorder>();
+    on.observers.push_back(rec_on);
+    ASSERT_TRUE(on.Init().ok());
+    on.Play({{.color = 0, .x = 20, .y = 50}}, 30);
+    EXPECT_GE(rec_on->items.size(), 1u);
+    EXPECT_EQ(on.Events(events::EventType::kRecognized).size(), 1u);
+}
 
 TEST(Stages, EnrolledFaceIsRecognisedOnceAndItsTrackEndsWithTheSubject) {
     Harness h;
@@ -105,6 +147,25 @@ TEST(Stages, StrangerIsUnknownOnlyAfterEnoughFacesAndOnce) {
     const auto ended = h.Events(events::EventType::kTrackEnded);
     ASSERT_EQ(ended.size(), 1u);
     EXPECT_EQ(std::get<events::TrackEnded>(ended[0].payload).subject_id, "");
+}
+
+// Issue 15: before anyone is enrolled every face that passes quality is unknown (so strangers
+// form from the first day); a spoof is still a spoof first.
+TEST(Stages, EmptyGalleryMakesEveryFaceUnknownAndSpoofsStaySpoofs) {
+    PipelineConfig c;
+    c.liveness = true;
+    c.recognition.min_gap_frames = 1;
+    Harness h(c, /*enroll=*/false);
+    h.models.spoof_colors = {2};
+    ASSERT_TRUE(h.Init().ok());
+    h.Play({{.color = 0, .x = 10, .y = 20}, {.color = 2, .x = 200, .y = 120}}, 40, 1);
+    h.processor->End();
+    const auto unknown = h.Events(events::EventType::kUnknownFace);
+    const auto spoof = h.Events(events::EventType::kSpoofDetected);
+    ASSERT_EQ(unknown.size(), 1u);
+    ASSERT_EQ(spoof.size(), 1u);
+    EXPECT_NE(unknown[0].track_id, spoof[0].track_id);  // the photo is a spoof, never an unknown
+    EXPECT_TRUE(h.Events(events::EventType::kRecognized).empty());
 }
 
 TEST(Stages, SpoofIsAnnouncedAndNeverRecognisedEvenWhenEnrolled) {

@@ -59,6 +59,10 @@ struct PipelineConfig {
     std::string liveness_preset;  ///< "" = the default preset
     float liveness_threshold = 0.5f;
     int liveness_min_frames = 3;
+    /// Recognise the selected faces in this process (embed, search, decide). false: face
+    /// selection's items only go to the observers (OnFaceItems) and nothing is embedded; tracks
+    /// then stay undecided (facegate edge without local decisions; a worker recognises).
+    bool recognize = true;
     /// Write an annotated video per stream into this folder ("" = off).
     std::string draw_dir;
     double draw_fps = 25.0;

@@ -12,6 +12,7 @@
 
 #include "fg/events/event.h"
 #include "fg/events/sink.h"
+#include "fg/pipeline/face_item.h"
 #include "fg/pipeline/recognition.h"
 #include "fg/stream/frame.h"
 #include "fg/track/tracker.h"
@@ -55,6 +56,9 @@ class PipelineObserver {
     /// A track decision (recognized, unknown, spoof) with what OnEvent's event leaves out: the
     /// fused embedding and the best-shot crop (Outcome). Called before OnEvent of its event.
     virtual void OnDecision(const std::string& /*stream_id*/, const Outcome& /*outcome*/) {}
+    /// The face items face selection chose in one frame (the best shots, aligned), before any
+    /// recognition: the hand-off `facegate edge` publishes on the bus.
+    virtual void OnFaceItems(const std::vector<FaceItem>& /*items*/) {}
     /// The stream ends (its thread is about to finish): flush what is open.
     virtual void OnStreamEnd() {}
 };
@@ -77,6 +81,7 @@ class EventEmitter {
     /// A stream_state event (not counted: it is about the source, not about faces).
     void SourceState(const events::Event& e);
     void Frame(const FrameView& view);
+    void FaceItems(const std::vector<FaceItem>& items);
     void StreamEnd();
     std::uint64_t count() const { return count_; }
 
