@@ -116,8 +116,8 @@ Status EdgePublisher::Submit(const pipeline::FaceItem& item) {
     }
     stats_.bytes += bytes->size();
     BufferedMessage msg{{Topic::kFaces, options_.region, item.stream_id}, copy.item_id, std::move(*bytes)};
-    // Behind older buffered items (the bus is down, or the drain has not caught up): queue.
-    if (!bus_up_ || buffer_->depth() > 0) {
+    // Onto the disk buffer, under `lock`; wakes the drain thread.
+    auto buffer = [&]() -> Status {
         const Status st = buffer_->Append(msg);
         if (!st.ok()) {
             stats_.dropped += 1;
@@ -127,7 +127,9 @@ Status EdgePublisher::Submit(const pipeline::FaceItem& item) {
         lock.unlock();
         cv_.notify_all();
         return Status::Ok();
-    }
+    };
+    // Behind older buffered items (the bus is down, or the drain has not caught up): queue.
+    if (!bus_up_ || buffer_->depth() > 0) return buffer();
     lock.unlock();
     Result<PublishAck> ack = bus_->Publish(msg.route, msg.id, msg.data);
     lock.lock();
@@ -142,15 +144,7 @@ Status EdgePublisher::Submit(const pipeline::FaceItem& item) {
     }
     if (bus_up_) spdlog::warn("edge: bus unavailable ({}); buffering face items on disk", ack.status().message());
     bus_up_ = false;
-    const Status st = buffer_->Append(msg);
-    if (!st.ok()) {
-        stats_.dropped += 1;
-        return st;
-    }
-    stats_.buffered += 1;
-    lock.unlock();
-    cv_.notify_all();
-    return Status::Ok();
+    return buffer();
 }
 
 void EdgePublisher::DrainLoop() {
