@@ -2,7 +2,6 @@
 // POST /v1/detect, /v1/identify, /v1/verify.
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <optional>
 #include <string_view>
 
@@ -87,42 +86,82 @@ Response Audited(ApiContext& ctx, const Request& r, const std::string& action, c
     return ok;
 }
 
-/// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?: exactly JSON's number grammar.
-bool JsonNumberShape(std::string_view t) {
-    std::size_t i = 0;
-    auto digits = [&] {
-        const std::size_t b = i;
-        while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
-        return i > b;
-    };
-    if (i < t.size() && t[i] == '-') ++i;
-    if (i < t.size() && t[i] == '0') {
-        ++i;
-    } else if (!digits()) {
-        return false;
-    }
-    if (i < t.size() && t[i] == '.') {
-        ++i;
-        if (!digits()) return false;
-    }
-    if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
-        ++i;
-        if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
-        if (!digits()) return false;
-    }
-    return i == t.size();
-}
-
 struct FastProbe {
     std::vector<float> values;
     std::optional<std::string> model_id;
 };
 
-/// The identify body {"embedding": [numbers], "model_id": "..."} (either order, model_id
-/// optional) read without a JSON DOM: through nlohmann the 512 numbers cost ~15 % of serve's
-/// CPU at 100k templates (BENCHMARKS.md "Service, session 3"). Conservative: anything else
-/// (another key, a duplicate, escapes, non-ASCII text, an empty array, a number out of range,
-/// another media type) returns false and takes the general parser, so every error is as before.
+/// nlohmann's SAX interface over {"embedding": [numbers], "model_id": "..."} (either order,
+/// model_id optional): the numbers go straight into the probe, with no DOM. Anything else (another
+/// key, a duplicate, a nested value, a non-number in the array, an empty or oversized array)
+/// stops the parse, and the general parser then answers with its usual errors.
+class ProbeSax final : public nlohmann::json_sax<json> {
+  public:
+    explicit ProbeSax(FastProbe& out) : out_(out) {}
+    bool done() const { return state_ == State::kDone && !out_.values.empty(); }
+
+    bool null() override { return false; }
+    bool boolean(bool) override { return false; }
+    bool number_integer(number_integer_t v) override { return Number(static_cast<double>(v)); }
+    bool number_unsigned(number_unsigned_t v) override { return Number(static_cast<double>(v)); }
+    bool number_float(number_float_t v, const string_t&) override { return Number(v); }
+    bool string(string_t& v) override {
+        if (state_ != State::kModelValue) return false;
+        out_.model_id = std::move(v);
+        state_ = State::kObject;
+        return true;
+    }
+    bool binary(binary_t&) override { return false; }
+    bool start_object(std::size_t) override {
+        if (state_ != State::kStart) return false;
+        state_ = State::kObject;
+        return true;
+    }
+    bool key(string_t& k) override {
+        if (state_ != State::kObject) return false;
+        if (k == "embedding" && !have_embedding_) {
+            state_ = State::kEmbeddingValue;
+        } else if (k == "model_id" && !out_.model_id) {
+            state_ = State::kModelValue;
+        } else {
+            return false;
+        }
+        return true;
+    }
+    bool end_object() override {
+        if (state_ != State::kObject || !have_embedding_) return false;
+        state_ = State::kDone;
+        return true;
+    }
+    bool start_array(std::size_t) override {
+        if (state_ != State::kEmbeddingValue) return false;
+        out_.values.reserve(512);
+        state_ = State::kInEmbedding;
+        return true;
+    }
+    bool end_array() override {
+        if (state_ != State::kInEmbedding) return false;
+        have_embedding_ = true;
+        state_ = State::kObject;
+        return true;
+    }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+
+  private:
+    enum class State { kStart, kObject, kEmbeddingValue, kInEmbedding, kModelValue, kDone };
+    bool Number(double v) {  // as the DOM path: a double, then the float
+        if (state_ != State::kInEmbedding || out_.values.size() >= 4096) return false;
+        out_.values.push_back(static_cast<float>(v));
+        return true;
+    }
+    FastProbe& out_;
+    State state_ = State::kStart;
+    bool have_embedding_ = false;
+};
+
+/// The identify body read without a JSON DOM: through nlohmann's DOM the 512 numbers cost ~15 %
+/// of serve's CPU at 100k templates (BENCHMARKS.md "Service, session 3"). Only for
+/// application/json; false sends the request down the general parser.
 bool ParseProbeFast(const Request& r, FastProbe& out) {
     std::string ct = r.Header("Content-Type");
     ct = ct.substr(0, ct.find(';'));
@@ -130,70 +169,9 @@ bool ParseProbeFast(const Request& r, FastProbe& out) {
     for (unsigned char c : ct) {
         if (!std::isspace(c)) media.push_back(char(std::tolower(c)));
     }
-    if (media != "application/json") return false;
-    const std::string_view s = r.body;
-    if (s.size() > 64 * 1024 || s.find('\\') != std::string_view::npos) return false;
-    std::size_t i = 0;
-    auto ws = [&] {
-        while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
-    };
-    auto lit = [&](char c) {
-        ws();
-        if (i < s.size() && s[i] == c) {
-            ++i;
-            return true;
-        }
-        return false;
-    };
-    auto text = [&](std::string_view& o) {
-        ws();
-        if (i >= s.size() || s[i] != '"') return false;
-        const std::size_t end = s.find('"', i + 1);
-        if (end == std::string_view::npos) return false;
-        o = s.substr(i + 1, end - i - 1);
-        for (unsigned char c : o) {
-            if (c < 0x20 || c >= 0x80) return false;
-        }
-        i = end + 1;
-        return true;
-    };
-    if (!lit('{')) return false;
-    bool have_embedding = false;
-    do {
-        std::string_view key;
-        if (!text(key) || !lit(':')) return false;
-        if (key == "embedding" && !have_embedding) {
-            if (!lit('[')) return false;
-            out.values.reserve(512);
-            do {
-                ws();
-                std::size_t j = i;
-                while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '-' || s[j] == '+' ||
-                                        s[j] == '.' || s[j] == 'e' || s[j] == 'E')) {
-                    ++j;
-                }
-                const std::string_view tok = s.substr(i, j - i);
-                if (!JsonNumberShape(tok)) return false;
-                double v = 0;  // as nlohmann: a double, then the float
-                const auto [end, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), v);
-                if (ec != std::errc() || end != tok.data() + tok.size()) return false;
-                out.values.push_back(static_cast<float>(v));
-                if (out.values.size() > 4096) return false;
-                i = j;
-            } while (lit(','));
-            if (!lit(']')) return false;
-            have_embedding = true;
-        } else if (key == "model_id" && !out.model_id) {
-            std::string_view m;
-            if (!text(m)) return false;
-            out.model_id = std::string(m);
-        } else {
-            return false;
-        }
-    } while (lit(','));
-    if (!lit('}')) return false;
-    ws();
-    return i == s.size() && have_embedding && !out.values.empty();
+    if (media != "application/json" || r.body.size() > 64 * 1024) return false;
+    ProbeSax sax(out);
+    return json::sax_parse(r.body, &sax) && sax.done();
 }
 
 Response IdentifyProbe(ApiContext& ctx, Request& r, gallery::Gallery& g, const Embedding& probe, int top_k) {
