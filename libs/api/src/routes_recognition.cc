@@ -10,6 +10,7 @@
 #include "fg/vision/embedder.h"
 #include "fg/vision/liveness.h"
 #include "http_util.h"
+#include "probe_body.h"
 #include "routes.h"
 #include "runtime.h"
 
@@ -86,82 +87,8 @@ Response Audited(ApiContext& ctx, const Request& r, const std::string& action, c
     return ok;
 }
 
-struct FastProbe {
-    std::vector<float> values;
-    std::optional<std::string> model_id;
-};
-
-/// nlohmann's SAX interface over {"embedding": [numbers], "model_id": "..."} (either order,
-/// model_id optional): the numbers go straight into the probe, with no DOM. Anything else (another
-/// key, a duplicate, a nested value, a non-number in the array, an empty or oversized array)
-/// stops the parse, and the general parser then answers with its usual errors.
-class ProbeSax final : public nlohmann::json_sax<json> {
-  public:
-    explicit ProbeSax(FastProbe& out) : out_(out) {}
-    bool done() const { return state_ == State::kDone && !out_.values.empty(); }
-
-    bool null() override { return false; }
-    bool boolean(bool) override { return false; }
-    bool number_integer(number_integer_t v) override { return Number(static_cast<double>(v)); }
-    bool number_unsigned(number_unsigned_t v) override { return Number(static_cast<double>(v)); }
-    bool number_float(number_float_t v, const string_t&) override { return Number(v); }
-    bool string(string_t& v) override {
-        if (state_ != State::kModelValue) return false;
-        out_.model_id = std::move(v);
-        state_ = State::kObject;
-        return true;
-    }
-    bool binary(binary_t&) override { return false; }
-    bool start_object(std::size_t) override {
-        if (state_ != State::kStart) return false;
-        state_ = State::kObject;
-        return true;
-    }
-    bool key(string_t& k) override {
-        if (state_ != State::kObject) return false;
-        if (k == "embedding" && !have_embedding_) {
-            state_ = State::kEmbeddingValue;
-        } else if (k == "model_id" && !out_.model_id) {
-            state_ = State::kModelValue;
-        } else {
-            return false;
-        }
-        return true;
-    }
-    bool end_object() override {
-        if (state_ != State::kObject || !have_embedding_) return false;
-        state_ = State::kDone;
-        return true;
-    }
-    bool start_array(std::size_t) override {
-        if (state_ != State::kEmbeddingValue) return false;
-        out_.values.reserve(512);
-        state_ = State::kInEmbedding;
-        return true;
-    }
-    bool end_array() override {
-        if (state_ != State::kInEmbedding) return false;
-        have_embedding_ = true;
-        state_ = State::kObject;
-        return true;
-    }
-    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
-
-  private:
-    enum class State { kStart, kObject, kEmbeddingValue, kInEmbedding, kModelValue, kDone };
-    bool Number(double v) {  // as the DOM path: a double, then the float
-        if (state_ != State::kInEmbedding || out_.values.size() >= 4096) return false;
-        out_.values.push_back(static_cast<float>(v));
-        return true;
-    }
-    FastProbe& out_;
-    State state_ = State::kStart;
-    bool have_embedding_ = false;
-};
-
-/// The identify body read without a JSON DOM: through nlohmann's DOM the 512 numbers cost ~15 %
-/// of serve's CPU at 100k templates (BENCHMARKS.md "Service, session 3"). Only for
-/// application/json; false sends the request down the general parser.
+/// The identify body's fast reader (probe_body.h), for application/json only; false sends the
+/// request down the general parser.
 bool ParseProbeFast(const Request& r, FastProbe& out) {
     std::string ct = r.Header("Content-Type");
     ct = ct.substr(0, ct.find(';'));
@@ -169,9 +96,7 @@ bool ParseProbeFast(const Request& r, FastProbe& out) {
     for (unsigned char c : ct) {
         if (!std::isspace(c)) media.push_back(char(std::tolower(c)));
     }
-    if (media != "application/json" || r.body.size() > 64 * 1024) return false;
-    ProbeSax sax(out);
-    return json::sax_parse(r.body, &sax) && sax.done();
+    return media == "application/json" && ParseProbeBodyFast(r.body, out);
 }
 
 Response IdentifyProbe(ApiContext& ctx, Request& r, gallery::Gallery& g, const Embedding& probe, int top_k) {
