@@ -13,6 +13,18 @@
 namespace fg::bus {
 namespace {
 
+/// The header fields every message body shares (the body is set by the caller).
+Envelope Header(MessageType type, std::string id, std::string region, std::string camera,
+                std::int64_t sent_unix_ms) {
+    Envelope env;
+    env.type = type;
+    env.id = std::move(id);
+    env.region = std::move(region);
+    env.camera = std::move(camera);
+    env.sent_unix_ms = sent_unix_ms;
+    return env;
+}
+
 using Json = nlohmann::json;
 
 /// The field `name` of `j` as T, or InvalidArgument naming the message and the field.
@@ -64,12 +76,7 @@ Result<Envelope> FaceItemEnvelope(const pipeline::FaceItem& item, std::string re
     if (item.item_id.empty()) return InvalidArgument("face item: empty item_id");
     FG_RETURN_IF_ERROR(ValidToken(region, "region"));
     FG_RETURN_IF_ERROR(ValidToken(camera, "camera"));
-    Envelope env;
-    env.type = MessageType::kFaceItem;
-    env.id = item.item_id;
-    env.region = std::move(region);
-    env.camera = std::move(camera);
-    env.sent_unix_ms = sent_unix_ms;
+    Envelope env = Header(MessageType::kFaceItem, item.item_id, std::move(region), std::move(camera), sent_unix_ms);
     FG_ASSIGN_OR_RETURN(env.payload, pipeline::FaceItemToJson(item));
     return env;
 }
@@ -90,12 +97,7 @@ Result<Envelope> ResultEnvelope(const RecognitionResult& r, std::string region, 
     FG_RETURN_IF_ERROR(ValidDecision(r.decision));
     FG_RETURN_IF_ERROR(ValidToken(region, "region"));
     FG_RETURN_IF_ERROR(ValidToken(camera, "camera"));
-    Envelope env;
-    env.type = MessageType::kResult;
-    env.id = r.item_id;
-    env.region = std::move(region);
-    env.camera = std::move(camera);
-    env.sent_unix_ms = sent_unix_ms;
+    Envelope env = Header(MessageType::kResult, r.item_id, std::move(region), std::move(camera), sent_unix_ms);
     env.payload = {{"v", 1},
                    {"item_id", r.item_id},
                    {"stream_id", r.stream_id},
@@ -138,11 +140,8 @@ Result<Envelope> GalleryChangeEnvelope(const GalleryChange& c, std::string regio
     }
     if (c.subject_id.empty()) return InvalidArgument("gallery change: empty subject_id");
     FG_RETURN_IF_ERROR(ValidToken(region, "region"));
-    Envelope env;
-    env.type = MessageType::kGalleryChange;
-    env.id = "gallery/" + std::to_string(c.seq);
-    env.region = std::move(region);
-    env.sent_unix_ms = sent_unix_ms;
+    Envelope env = Header(MessageType::kGalleryChange, "gallery/" + std::to_string(c.seq), std::move(region), "",
+                          sent_unix_ms);
     env.payload = {{"v", 1}, {"seq", c.seq}, {"op", c.op}, {"subject_id", c.subject_id}};
     return env;
 }
