@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 
@@ -98,14 +99,19 @@ Result<std::unique_ptr<Gallery>> Gallery::Open(const GalleryOptions& options) {
                         " does not exist (pass --create, or \"create\": true, to create it)");
     }
     FG_ASSIGN_OR_RETURN(impl->store, OpenStore(options.location));
-    if (impl->options.snapshot_path.empty() && impl->store->kind() == "sqlite") {
+    if (options.holds) {
+        // A partial replica's index is not the gallery's: it never reads or writes the snapshot.
+        impl->options.use_snapshot = false;
+        impl->options.snapshot_path.clear();
+    } else if (impl->options.snapshot_path.empty() && impl->store->kind() == "sqlite") {
         impl->options.snapshot_path = options.location + ".index";
     }
     // The log position is read before the state it describes: a change committed in between is
     // then both loaded and later re-applied, which is harmless (applying is by face id and
     // idempotent), whereas the other order could miss it.
     FG_RETURN_IF_ERROR(impl->CheckIntegrity());
-    FG_ASSIGN_OR_RETURN(impl->applied_seq, impl->store->LastChange());
+    FG_ASSIGN_OR_RETURN(const std::int64_t last, impl->store->LastChange());
+    impl->applied_seq = last;
     FG_RETURN_IF_ERROR(impl->LoadSettings());
     FG_RETURN_IF_ERROR(impl->LoadIndex());
     return std::unique_ptr<Gallery>(new Gallery(std::move(impl)));
@@ -114,6 +120,12 @@ Result<std::unique_ptr<Gallery>> Gallery::Open(const GalleryOptions& options) {
 Gallery::Gallery(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Gallery::~Gallery() { StopFollowing(); }
+
+Status Gallery::Impl::RefuseOnPartial(std::string_view what) const {
+    if (!options.holds) return Status::Ok();
+    return FailedPrecondition(std::string(what) +
+                              ": this gallery is a partial replica (one shard); write to the full gallery");
+}
 
 Status Gallery::Impl::LoadSettings() {
     FG_ASSIGN_OR_RETURN(auto s, ReadSetting("identify"));
@@ -284,6 +296,7 @@ Result<EnrollResult> Gallery::EnrollBulkAs(std::span<const BulkFace> faces,
                                            const EnrollOptions& options,
                                            const std::string& change_kind) {
     Impl& m = *impl_;
+    FG_RETURN_IF_ERROR(m.RefuseOnPartial(change_kind));
     if (options.model_id.empty())
         return InvalidArgument("enrollment needs the embedder's model id");
     if (faces.empty()) return InvalidArgument("no faces to enroll");
@@ -441,54 +454,84 @@ Status Gallery::Impl::MaybeUpgradeIndex() {
     return Status::Ok();
 }
 
-Result<Identification> Gallery::Identify(const Embedding& probe, int top_k) const {
-    const Impl& m = *impl_;
-    std::shared_lock lock(m.mu);
-    std::vector<float> unit;
-    FG_RETURN_IF_ERROR(m.CheckProbe(probe, unit));
+Identification DecideOpenSet(std::vector<Candidate> ranked, int top_k, float threshold, float margin) {
     Identification out;
-    out.threshold = m.settings.threshold;
-    out.margin = m.settings.margin;
-    const int k = top_k > 0 ? top_k : m.settings.top_k;
-    if (!m.index || m.index->size() == 0) {
+    out.threshold = threshold;
+    out.margin = margin;
+    if (ranked.empty()) {
         out.reason = "empty_gallery";
         return out;
     }
-    // Subjects own several templates: fetch templates until k distinct subjects (max-aggregated)
-    // are found, or the whole gallery was seen.
-    std::vector<Candidate> best;
-    for (int fetch = std::max(32, 8 * (k + 1));; fetch *= 4) {
-        FG_ASSIGN_OR_RETURN(std::vector<Neighbor> nn, m.index->Search(unit, fetch));
-        best.clear();
-        std::unordered_map<std::uint32_t, size_t> seen;
-        for (const Neighbor& n : nn) {
-            auto it = m.face_subject.find(n.id);
-            if (it == m.face_subject.end()) continue;
-            if (seen.count(it->second)) continue;  // results are sorted: the first is the max
-            seen.emplace(it->second, best.size());
-            best.push_back({m.subject_names[it->second], "", n.score, n.id});
-        }
-        if (int(best.size()) >= k + 1 || std::int64_t(nn.size()) >= m.index->size() ||
-            fetch > (1 << 20))
-            break;
-    }
-    const float runner_up = best.size() > 1 ? best[1].score : -1.f;
-    if (int(best.size()) > k) best.resize(size_t(k));
-    out.candidates = std::move(best);
+    const float runner_up = ranked.size() > 1 ? ranked[1].score : -1.f;
+    if (int(ranked.size()) > std::max(top_k, 1)) ranked.resize(size_t(std::max(top_k, 1)));
+    out.candidates = std::move(ranked);
     const Candidate& top = out.candidates.front();
-    if (top.score < m.settings.threshold) {
+    if (top.score < threshold) {
         out.reason = "below_threshold";
-    } else if (top.score - runner_up < m.settings.margin) {
+    } else if (top.score - runner_up < margin) {
         out.reason = "ambiguous";
     } else {
         out.known = true;
         out.subject_id = top.subject_id;
         out.reason = "match";
     }
-    lock.unlock();
-    m.names.Fill(*m.store, out.candidates);  // one query; cached names while the store is away
     return out;
 }
+
+Result<std::vector<Candidate>> Gallery::Impl::NearestLocked(std::span<const float> unit, int k) const {
+    const Impl& m = *this;
+    std::vector<Candidate> best;
+    if (!m.index || m.index->size() == 0) return best;
+    // Subjects own several templates: fetch templates until k distinct subjects are found, or
+    // the whole gallery was seen.
+    for (int fetch = std::max(32, 8 * k);; fetch *= 4) {
+        FG_ASSIGN_OR_RETURN(std::vector<Neighbor> nn, m.index->Search(unit, fetch));
+        best.clear();
+        std::unordered_set<std::uint32_t> seen;
+        for (const Neighbor& n : nn) {
+            auto it = m.face_subject.find(n.id);
+            if (it == m.face_subject.end()) continue;
+            if (!seen.insert(it->second).second) continue;  // results are sorted: the first is the max
+            best.push_back({m.subject_names[it->second], "", n.score, n.id});
+        }
+        if (int(best.size()) >= k || std::int64_t(nn.size()) >= m.index->size() || fetch > (1 << 20))
+            break;
+    }
+    if (int(best.size()) > k) best.resize(size_t(k));
+    return best;
+}
+
+Result<Identification> Gallery::Identify(const Embedding& probe, int top_k) const {
+    const Impl& m = *impl_;
+    std::shared_lock lock(m.mu);
+    std::vector<float> unit;
+    FG_RETURN_IF_ERROR(m.CheckProbe(probe, unit));
+    const int k = top_k > 0 ? top_k : m.settings.top_k;
+    // k + 1: the runner-up decides the margin even when only one candidate is returned.
+    FG_ASSIGN_OR_RETURN(std::vector<Candidate> best, m.NearestLocked(unit, k + 1));
+    Identification out = DecideOpenSet(std::move(best), k, m.settings.threshold, m.settings.margin);
+    lock.unlock();
+    if (!out.candidates.empty())
+        m.names.Fill(*m.store, out.candidates);  // one query; cached names while the store is away
+    return out;
+}
+
+Result<std::vector<Candidate>> Gallery::Nearest(const Embedding& probe, int k) const {
+    if (k < 1) return InvalidArgument("k must be >= 1");
+    const Impl& m = *impl_;
+    std::shared_lock lock(m.mu);
+    std::vector<float> unit;
+    FG_RETURN_IF_ERROR(m.CheckProbe(probe, unit));
+    return m.NearestLocked(unit, k);
+}
+
+std::int64_t Gallery::templates_in_memory() const {
+    const Impl& m = *impl_;
+    std::shared_lock lock(m.mu);
+    return std::int64_t(m.face_subject.size());
+}
+
+bool Gallery::partial() const { return bool(impl_->options.holds); }
 
 Result<float> Gallery::Verify(const Embedding& probe, const std::string& subject_id) const {
     const Impl& m = *impl_;
@@ -516,6 +559,8 @@ Status Gallery::CheckConsistency() {
     Impl& m = *impl_;
     std::lock_guard w(m.write_mu);
     FG_ASSIGN_OR_RETURN(std::vector<FaceRef> refs, m.store->ListFaceRefs());
+    if (m.options.holds)
+        std::erase_if(refs, [&m](const FaceRef& r) { return !m.Holds(r.subject_id); });
     std::shared_lock lock(m.mu);
     std::vector<std::int64_t> store_ids;
     store_ids.reserve(refs.size());

@@ -36,6 +36,7 @@ Status Gallery::UpdateMetadata(const std::string& id, const std::string& metadat
 
 Status Gallery::MergeSubjects(const std::string& from, const std::string& into) {
     Impl& m = *impl_;
+    FG_RETURN_IF_ERROR(m.RefuseOnPartial("merge"));
     if (from == into) return InvalidArgument("cannot merge a subject into itself");
     std::lock_guard w(m.write_mu);
     // The subject id is in every template's associated data: the moved templates are re-sealed
@@ -63,6 +64,7 @@ Status Gallery::MergeSubjects(const std::string& from, const std::string& into) 
 
 Status Gallery::DeleteSubject(const std::string& id) {
     Impl& m = *impl_;
+    FG_RETURN_IF_ERROR(m.RefuseOnPartial("delete"));
     std::lock_guard w(m.write_mu);
     FG_ASSIGN_OR_RETURN(std::vector<std::int64_t> erased, m.store->DeleteSubject(id));
     std::unique_lock lock(m.mu);
@@ -76,6 +78,7 @@ Status Gallery::DeleteSubject(const std::string& id) {
 
 Status Gallery::RemoveFace(std::int64_t face_id) {
     Impl& m = *impl_;
+    FG_RETURN_IF_ERROR(m.RefuseOnPartial("remove face"));
     std::lock_guard w(m.write_mu);
     FG_RETURN_IF_ERROR(m.store->RemoveTemplate(face_id).status());
     std::unique_lock lock(m.mu);
@@ -91,6 +94,7 @@ Status Gallery::RemoveFace(std::int64_t face_id) {
 Result<std::int64_t> Gallery::Reembed(const std::string& model_id, const CropEmbedder& embed,
                                       std::optional<float> new_threshold) {
     Impl& m = *impl_;
+    FG_RETURN_IF_ERROR(m.RefuseOnPartial("re-embed"));
     if (model_id.empty()) return InvalidArgument("re-embedding needs the new model id");
     if (new_threshold && !(*new_threshold >= -1.f && *new_threshold <= 1.f))
         return InvalidArgument("threshold must be in -1..1");

@@ -33,9 +33,7 @@ Result<std::vector<Change>> Gallery::ChangesSince(std::int64_t after, int limit)
 }
 
 std::int64_t Gallery::applied_change() const {
-    Impl& m = *impl_;
-    std::lock_guard w(m.write_mu);
-    return m.applied_seq;
+    return impl_->applied_seq.load();
 }
 
 Result<int> Gallery::Refresh() {
@@ -50,7 +48,7 @@ Result<int> Gallery::Impl::Refresh() {
     }
     int applied = 0;
     for (;;) {
-        FG_ASSIGN_OR_RETURN(std::vector<Change> batch, store->ChangesSince(applied_seq, kBatch));
+        FG_ASSIGN_OR_RETURN(std::vector<Change> batch, store->ChangesSince(applied_seq.load(), kBatch));
         for (const Change& c : batch) {
             if (own_seqs.erase(c.seq) == 0) {
                 Status s = ApplyChange(c);
@@ -68,8 +66,19 @@ Result<int> Gallery::Impl::Refresh() {
 }
 
 Status Gallery::Impl::ApplyChange(const Change& c) {
-    if (c.kind == "enroll" || c.kind == "import") return ApplyAdded(c.face_ids);
+    if (c.kind == "enroll" || c.kind == "import") {
+        // A partial replica skips another shard's enrollment without reading it (bulk changes
+        // name no subject: their templates are read and filtered).
+        if (!c.subject_id.empty() && !Holds(c.subject_id)) return Status::Ok();
+        return ApplyAdded(c.face_ids);
+    }
     if (c.kind == "remove_face" || c.kind == "delete_subject") return ApplyRemoved(c.face_ids);
+    if (c.kind == "merge" && options.holds) {
+        // The faces move between subjects, maybe between shards: load them when the target is
+        // ours (ApplyAdded skips those already present), drop them when it is not.
+        if (!Holds(c.into)) return ApplyRemoved(c.face_ids);
+        FG_RETURN_IF_ERROR(ApplyAdded(c.face_ids));
+    }
     if (c.kind == "merge") {
         std::unique_lock lock(mu);
         const std::uint32_t into = InternSubject(c.into);
@@ -107,6 +116,8 @@ Status Gallery::Impl::ApplyAdded(const std::vector<std::int64_t>& face_ids) {
     // Outside the index lock: reading and decrypting must not stall identification. Templates
     // deleted since are simply not returned (their delete is a later change).
     FG_ASSIGN_OR_RETURN(std::vector<TemplateRecord> records, store->GetTemplatesByIds(missing));
+    if (options.holds)
+        std::erase_if(records, [this](const TemplateRecord& r) { return !Holds(r.subject_id); });
     if (records.empty()) return Status::Ok();
     if (model.empty() || d == 0) {
         // The first enrollment of a gallery whose model settings this process has not seen.

@@ -8,6 +8,7 @@
 //   gallery_integrity.cc row bindings, authenticated settings, v3 migration
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -51,7 +52,9 @@ struct Gallery::Impl {
     std::mutex write_mu;
     // Change log position: every change up to applied_seq is reflected in memory; own_seqs are
     // this gallery's committed changes not yet passed by Refresh (already in memory).
-    std::int64_t applied_seq = 0;
+    // Atomic so applied_change() never waits behind a long Refresh (shard replicas report it
+    // with every answer); written only with write_mu held.
+    std::atomic<std::int64_t> applied_seq{0};
     std::unordered_set<std::int64_t> own_seqs;
     std::mutex follow_mu;
     std::condition_variable follow_cv;
@@ -74,6 +77,12 @@ struct Gallery::Impl {
 
     // gallery.cc
     Status LoadSettings();
+    /// Up to `k` best subjects (max over their templates), best first. Caller holds `mu`.
+    Result<std::vector<Candidate>> NearestLocked(std::span<const float> unit, int k) const;
+    /// options.holds(subject), true for a full gallery.
+    bool Holds(std::string_view subject) const { return !options.holds || options.holds(subject); }
+    /// FailedPrecondition naming `what` on a partial replica (it takes no template writes).
+    Status RefuseOnPartial(std::string_view what) const;
 
     // gallery_integrity.cc. ReadSetting/WriteSetting are the ONLY way to read or write a
     // setting (every key: identify, model_id, dim, calibration, ...): values are stored as

@@ -85,6 +85,7 @@ std::string OwnersHash(const std::vector<std::int64_t>& ids, SubjectOf subject_o
 
 Status Gallery::Impl::LoadIndex() {
     FG_ASSIGN_OR_RETURN(std::vector<FaceRef> refs, store->ListFaceRefs());
+    if (options.holds) std::erase_if(refs, [this](const FaceRef& r) { return !Holds(r.subject_id); });
     face_subject.clear();
     face_subject.reserve(refs.size());
     subject_index.reserve(refs.size());
@@ -162,6 +163,7 @@ Status Gallery::Impl::RebuildIndex(const std::string& why) {
     std::vector<std::int64_t> ids;
     std::vector<float> vectors;
     FG_RETURN_IF_ERROR(store->ForEachTemplate([&](const TemplateRecord& r) -> Status {
+        if (!Holds(r.subject_id)) return Status::Ok();  // another shard's (not even opened)
         if (r.model_id != model_id || r.dim != dim) {
             return DataLoss("template " + std::to_string(r.face_id) + " has model " + r.model_id +
                             "/" + std::to_string(r.dim) + ", the gallery " + model_id + "/" +

@@ -16,6 +16,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -73,6 +74,13 @@ struct GalleryOptions {
     /// Templates per transaction when rotating the key or migrating the integrity format (each
     /// batch commits on its own, so both resume after a crash).
     int rewrite_batch = 2000;
+    /// A partial replica (one shard of the sharded gallery, docs/scale.md): only the templates of
+    /// subjects for which this returns true are loaded, indexed and followed; null = every
+    /// subject. A partial gallery is a read replica: calls that add, move or erase templates
+    /// fail with FailedPrecondition (writes go to a full gallery, the system of record); it keeps
+    /// no index snapshot, and CheckConsistency covers its own subjects. Must be pure and
+    /// thread-safe (the follower calls it).
+    std::function<bool(std::string_view subject_id)> holds;
 };
 
 struct NewFace {
@@ -144,6 +152,12 @@ struct GalleryStats {
     std::string store_kind;    ///< "sqlite" or "postgres"
     int schema_version = 0;    ///< of the store
 };
+
+/// The open-set decision over `ranked` (one candidate per subject, best first): Identify's own
+/// rule, shared so that a scatter-gather over shards decides exactly as one gallery would. The
+/// runner-up for the margin is ranked[1] (so pass at least top_k + 1 candidates when there are
+/// that many); keeps the first `top_k` (>= 1) candidates. "empty_gallery" when `ranked` is empty.
+Identification DecideOpenSet(std::vector<Candidate> ranked, int top_k, float threshold, float margin);
 
 /// One stored template as a reader sees it: everything but the sealed vector and crop.
 struct FaceInfo {
@@ -228,6 +242,14 @@ class Gallery {
 
     /// Top-k subjects (0 = settings().top_k) and the open-set decision.
     Result<Identification> Identify(const Embedding& probe, int top_k = 0) const;
+    /// The `k` (>= 1) best subjects in memory, best first, one per subject (max over its
+    /// templates), without display names or a decision: a shard replica's answer (no store
+    /// query on this path). Empty when the index is.
+    Result<std::vector<Candidate>> Nearest(const Embedding& probe, int k) const;
+    /// Templates in memory (a partial gallery holds only its subjects').
+    std::int64_t templates_in_memory() const;
+    /// True when this is a partial replica (GalleryOptions::holds set).
+    bool partial() const;
     /// 1:1: the best score of the probe against the subject's templates.
     Result<float> Verify(const Embedding& probe, const std::string& subject_id) const;
 
