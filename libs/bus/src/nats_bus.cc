@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -70,10 +72,13 @@ void RetryPause(int attempt, Clock::time_point deadline) {
 struct Counters {
     std::atomic<std::uint64_t> published{0}, publish_retries{0}, duplicates{0}, publish_failures{0},
         redeliveries{0}, disconnects{0}, reconnects{0};
+    std::atomic<bool> closing{false};  ///< our own Close: its disconnect is not news
 };
 
 void OnDisconnected(natsConnection*, void* closure) {
-    static_cast<Counters*>(closure)->disconnects.fetch_add(1);
+    auto* c = static_cast<Counters*>(closure);
+    if (c->closing.load()) return;
+    c->disconnects.fetch_add(1);
     spdlog::warn("bus: NATS connection lost; reconnecting (publishes buffer and retry)");
 }
 void OnConnected(natsConnection*, void*) { spdlog::info("bus: NATS connected"); }
@@ -173,12 +178,139 @@ class NatsConsumer final : public Consumer {
     Counters* counters_;
 };
 
+/// A served subject: the subscription's callback answers through `handler`; the destructor
+/// unsubscribes and waits (OnComplete) until no callback runs any more.
+class NatsRpcService final : public RpcService {
+  public:
+    NatsRpcService(natsConnection* nc, Rpc::Handler handler) : nc_(nc), handler_(std::move(handler)) {}
+    ~NatsRpcService() override {
+        if (sub_ == nullptr) return;
+        std::unique_lock lock(mu_);
+        if (natsSubscription_Unsubscribe(sub_) == NATS_OK)
+            done_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return done_; });
+        lock.unlock();
+        natsSubscription_Destroy(sub_);
+    }
+    NatsRpcService(const NatsRpcService&) = delete;
+    NatsRpcService& operator=(const NatsRpcService&) = delete;
+
+    Status Start(const std::string& subject, const std::string& queue) {
+        natsStatus s = queue.empty()
+                           ? natsConnection_Subscribe(&sub_, nc_, subject.c_str(), &NatsRpcService::OnMsg, this)
+                           : natsConnection_QueueSubscribe(&sub_, nc_, subject.c_str(), queue.c_str(),
+                                                           &NatsRpcService::OnMsg, this);
+        if (s == NATS_OK) s = natsSubscription_SetOnCompleteCB(sub_, &NatsRpcService::OnComplete, this);
+        // The server must know the subscription before we say we serve (a flush round trip).
+        if (s == NATS_OK) s = natsConnection_FlushTimeout(nc_, 2000);
+        if (s != NATS_OK) return Unavailable("nats serve " + subject + ": " + NatsError(s, {}));
+        return Status::Ok();
+    }
+
+  private:
+    static void OnMsg(natsConnection* nc, natsSubscription*, natsMsg* msg, void* closure) {
+        auto* self = static_cast<NatsRpcService*>(closure);
+        const char* reply = natsMsg_GetReply(msg);
+        if (reply != nullptr && *reply != '\0') {
+            std::string answer;
+            try {
+                answer = self->handler_(std::string_view(natsMsg_GetData(msg),
+                                                         static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
+            } catch (const std::exception& e) {  // a handler must not take the client thread down
+                spdlog::error("rpc handler: {}", e.what());
+            }
+            if (!answer.empty())
+                (void)natsConnection_Publish(nc, reply, answer.data(), static_cast<int>(answer.size()));
+        }
+        natsMsg_Destroy(msg);
+    }
+    static void OnComplete(void* closure) {
+        auto* self = static_cast<NatsRpcService*>(closure);
+        std::lock_guard lock(self->mu_);
+        self->done_ = true;
+        self->done_cv_.notify_all();
+    }
+
+    natsConnection* nc_;
+    Rpc::Handler handler_;
+    natsSubscription* sub_ = nullptr;
+    std::mutex mu_;
+    std::condition_variable done_cv_;
+    bool done_ = false;
+};
+
+class NatsRpc final : public Rpc {
+  public:
+    explicit NatsRpc(natsConnection* nc) : nc_(nc) {}
+
+    Result<std::string> Request(const std::string& subject, std::string_view data,
+                                milliseconds timeout) override {
+        if (subject.empty()) return InvalidArgument("rpc: empty subject");
+        natsMsg* reply = nullptr;
+        const natsStatus s = natsConnection_Request(&reply, nc_, subject.c_str(), data.data(),
+                                                    static_cast<int>(data.size()),
+                                                    std::max<std::int64_t>(timeout.count(), 1));
+        if (s != NATS_OK) {
+            if (reply != nullptr) natsMsg_Destroy(reply);
+            if (s == NATS_INVALID_SUBJECT || s == NATS_INVALID_ARG)
+                return InvalidArgument("rpc " + subject + ": " + NatsError(s, {}));
+            return Unavailable("rpc " + subject + ": " +
+                               (s == NATS_NO_RESPONDERS ? std::string("no server answers it") : NatsError(s, {})));
+        }
+        std::string out(natsMsg_GetData(reply), static_cast<std::size_t>(natsMsg_GetDataLength(reply)));
+        natsMsg_Destroy(reply);
+        return out;
+    }
+
+    Result<std::vector<std::string>> Gather(const std::string& subject, std::string_view data,
+                                            milliseconds window) override {
+        if (subject.empty()) return InvalidArgument("rpc: empty subject");
+        natsInbox* inbox = nullptr;
+        natsSubscription* sub = nullptr;
+        natsStatus s = natsInbox_Create(&inbox);
+        if (s == NATS_OK) s = natsConnection_SubscribeSync(&sub, nc_, inbox);
+        if (s == NATS_OK)
+            s = natsConnection_PublishRequest(nc_, subject.c_str(), inbox, data.data(), static_cast<int>(data.size()));
+        std::vector<std::string> out;
+        const auto deadline = Clock::now() + window;
+        while (s == NATS_OK) {
+            const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+            if (left <= 0) break;
+            natsMsg* msg = nullptr;
+            const natsStatus n = natsSubscription_NextMsg(&msg, sub, left);
+            if (n == NATS_TIMEOUT) break;
+            if (n != NATS_OK) {
+                s = n;
+                break;
+            }
+            if (!natsMsg_IsNoResponders(msg))
+                out.emplace_back(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
+            natsMsg_Destroy(msg);
+        }
+        if (sub != nullptr) natsSubscription_Destroy(sub);
+        if (inbox != nullptr) natsInbox_Destroy(inbox);
+        if (s != NATS_OK) return Unavailable("rpc gather " + subject + ": " + NatsError(s, {}));
+        return out;
+    }
+
+    Result<std::unique_ptr<RpcService>> Serve(const std::string& subject, const std::string& queue,
+                                              Handler handler) override {
+        if (subject.empty() || !handler) return InvalidArgument("rpc serve: empty subject or handler");
+        auto service = std::make_unique<NatsRpcService>(nc_, std::move(handler));
+        FG_RETURN_IF_ERROR(service->Start(subject, queue));
+        return std::unique_ptr<RpcService>(std::move(service));
+    }
+
+  private:
+    natsConnection* nc_;
+};
+
 class NatsBus final : public Bus {
   public:
     explicit NatsBus(NatsConfig config) : config_(std::move(config)) {}
     ~NatsBus() override {
         if (js_ != nullptr) jsCtx_Destroy(js_);
         if (nc_ != nullptr) {
+            counters_.closing.store(true);
             natsConnection_Close(nc_);
             natsConnection_Destroy(nc_);
         }
@@ -212,6 +344,7 @@ class NatsBus final : public Bus {
         jo.Wait = config_.ack_timeout.count();
         s = natsConnection_JetStream(&js_, nc_, &jo);
         if (s != NATS_OK) return Internal("nats JetStream context: " + NatsError(s, {}));
+        rpc_ = std::make_unique<NatsRpc>(nc_);
         const auto deadline = Clock::now() + config_.publish_timeout;
         FG_RETURN_IF_ERROR(EnsureStream(kFacesStream, "fg.faces.>", js_WorkQueuePolicy, deadline));
         FG_RETURN_IF_ERROR(EnsureStream(kResultsStream, "fg.results.>", js_LimitsPolicy, deadline));
@@ -327,6 +460,24 @@ class NatsBus final : public Bus {
                 .reconnects = counters_.reconnects.load()};
     }
 
+    Rpc* rpc() override { return rpc_.get(); }
+
+    Result<std::uint64_t> Backlog(const std::string& region, const std::string& group) override {
+        FG_RETURN_IF_ERROR(ValidToken(region, "region"));
+        FG_RETURN_IF_ERROR(ValidToken(group, "group"));
+        const std::string durable = group + "_" + region;
+        jsConsumerInfo* ci = nullptr;
+        jsErrCode jerr = static_cast<jsErrCode>(0);
+        const natsStatus s = js_GetConsumerInfo(&ci, js_, kFacesStream, durable.c_str(), nullptr, &jerr);
+        if (s != NATS_OK) {
+            if (jerr == JSConsumerNotFoundErr) return NotFound("no workers ever consumed region " + region);
+            return Unavailable("nats consumer info '" + durable + "': " + NatsError(s, jerr));
+        }
+        const std::uint64_t n = ci->NumPending + static_cast<std::uint64_t>(std::max<std::int64_t>(ci->NumAckPending, 0));
+        jsConsumerInfo_Destroy(ci);
+        return n;
+    }
+
   private:
     std::vector<const char*>& ServerList() {
         std::string rest = config_.url;
@@ -387,6 +538,7 @@ class NatsBus final : public Bus {
     natsOptions* opts_ = nullptr;
     natsConnection* nc_ = nullptr;
     jsCtx* js_ = nullptr;
+    std::unique_ptr<NatsRpc> rpc_;  // over nc_: destroyed before it (declared after)
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -101,6 +102,40 @@ struct BusStats {
     std::uint64_t reconnects = 0;      ///< connections re-established
 };
 
+/// A request handler being served; destroying it stops answering (it waits for a handler call
+/// in progress to return).
+class RpcService {
+  public:
+    virtual ~RpcService() = default;
+};
+
+/// Request/reply without persistence (NATS core request/reply with queue groups): the query
+/// plane of the sharded gallery and `facegate cluster status`. Subjects are NATS subjects of
+/// tokens from ValidToken joined by '.'.
+/// Thread-safety: all methods may be called concurrently.
+class Rpc {
+  public:
+    /// Returns the reply to one request. Runs on the client's delivery thread, one request at a
+    /// time per service: it must not block for long.
+    using Handler = std::function<std::string(std::string_view request)>;
+    virtual ~Rpc() = default;
+    /// The first reply within `timeout`. Unavailable when nobody serves `subject` (NATS "no
+    /// responders", known at once) or no reply came in time; InvalidArgument for a bad subject.
+    virtual Result<std::string> Request(const std::string& subject, std::string_view data,
+                                        std::chrono::milliseconds timeout) = 0;
+    /// Every reply that arrives within `window` (a broadcast to all servers of `subject`); an
+    /// empty vector when nobody answered.
+    virtual Result<std::vector<std::string>> Gather(const std::string& subject, std::string_view data,
+                                                    std::chrono::milliseconds window) = 0;
+    /// Answers the requests on `subject`. With a `queue` name each request reaches one member of
+    /// that queue group (one replica of a shard; the server skips members that left), without
+    /// one every server gets every request (status). Returns once the server knows the
+    /// subscription (a request sent after it reaches this service). Services must be destroyed
+    /// before the Bus.
+    virtual Result<std::unique_ptr<RpcService>> Serve(const std::string& subject, const std::string& queue,
+                                                      Handler handler) = 0;
+};
+
 /// Thread-safety: all methods are safe to call concurrently. Consumers and deliveries must not
 /// outlive the Bus that made them (NATS: they use its connection).
 class Bus {
@@ -114,6 +149,16 @@ class Bus {
                                        std::string_view data) = 0;
     virtual Result<std::unique_ptr<Consumer>> Subscribe(const Subscription& sub) = 0;
     virtual BusStats stats() const = 0;
+    /// Request/reply on the same connection; null when the bus has none (Kafka). Lives as long
+    /// as the Bus.
+    virtual Rpc* rpc() { return nullptr; }
+    /// Face items waiting for the region's workers (NATS: the work-queue consumer's pending plus
+    /// unacked; Kafka: Unimplemented). For `cluster status` and the lag metric.
+    virtual Result<std::uint64_t> Backlog(const std::string& region, const std::string& group) {
+        (void)region;
+        (void)group;
+        return Status(StatusCode::kUnimplemented, "this bus does not report its backlog");
+    }
 };
 
 /// Encodes `env` (sealed with `keys` when given) and publishes it on its route
