@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common.h"
+#include "fg/cluster/cluster_status.h"
 #include "stream_root.h"
 #include "fg/bus/edge_publisher.h"
 #include "fg/bus/kafka.h"
@@ -37,6 +38,7 @@ struct EdgeArgs {
     std::string config;
     std::string bus = "nats://127.0.0.1:4222";
     std::string region = "default";
+    std::string node_id;  ///< name in `cluster status` (default edge-<region>-<epoch>)
     std::vector<std::string> streams;  ///< id=url
     std::string buffer_dir;
     double buffer_max_mb = 256;
@@ -66,6 +68,7 @@ Status LoadEdgeConfig(const std::string& file, EdgeArgs& a, const CLI::App& cmd)
         for (const auto& [k, v] : j.items()) {
             if (k == "bus") { if (!given("--bus")) a.bus = v.get<std::string>(); }
             else if (k == "region") { if (!given("--region")) a.region = v.get<std::string>(); }
+            else if (k == "node_id") { if (!given("--node-id")) a.node_id = v.get<std::string>(); }
             else if (k == "buffer_dir") { if (!given("--buffer-dir")) a.buffer_dir = v.get<std::string>(); }
             else if (k == "buffer_max_mb") { if (!given("--buffer-max-mb")) a.buffer_max_mb = v.get<double>(); }
             else if (k == "buffer_max_items") { if (!given("--buffer-max-items")) a.buffer_max_items = v.get<std::uint64_t>(); }
@@ -105,6 +108,11 @@ class LazyBus final : public bus::Bus {
     bus::BusStats stats() const override {
         std::lock_guard lock(mu_);
         return bus_ ? bus_->stats() : bus::BusStats{};
+    }
+    /// The connected bus's request/reply (null until connected, and on Kafka). Never connects.
+    bus::Rpc* rpc() override {
+        std::lock_guard lock(mu_);
+        return bus_ ? bus_->rpc() : nullptr;
     }
     bus::Bus* Get() {
         std::lock_guard lock(mu_);
@@ -267,9 +275,28 @@ int RunEdge(EdgeArgs a, const CLI::App& cmd) {
     if (Status st = publisher.Start(); !st.ok()) return Fail(st);
     if (Status st = (*p)->Start(); !st.ok()) return Fail(st);
     spdlog::info("edge: region '{}', {} stream(s), epoch {}, bus {}", a.region, pc.streams.size(), *epoch, a.bus);
+    // `facegate cluster status` sees this edge (its buffer above all) once the bus is connected
+    // (NATS; Kafka has no request/reply).
+    const std::int64_t started = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count();
+    const std::string node = a.node_id.empty() ? "edge-" + a.region + "-" + std::to_string(*epoch) : a.node_id;
+    std::unique_ptr<cluster::StatusResponder> status;
     // Runs until SIGTERM / Ctrl-C, or until every (finite) source has ended.
     while (!g_stop && !(*p)->WaitFinished(std::chrono::milliseconds(200))) {
+        if (!status && bus_ptr->rpc() != nullptr) {
+            status = std::make_unique<cluster::StatusResponder>(bus_ptr->rpc(), [&] {
+                cluster::NodeStatus st{.node = node, .role = "edge", .region = a.region};
+                st.started_unix_ms = started;
+                nlohmann::json c = StatsJson(publisher.stats(), (*p)->Stats());
+                c["bus_up"] = c["bus_up"].get<bool>() ? 1 : 0;  // counters are numbers
+                st.counters = std::move(c);
+                return st;
+            });
+            if (Status st = status->Start(); !st.ok()) spdlog::warn("edge: no cluster status: {}", st.message());
+        }
     }
+    status.reset();  // before the pipeline and publisher it reads
     (*p)->Stop();
     // Finite sources: give the drain a bounded chance to empty the buffer; what stays is kept
     // on disk for the next run.
@@ -306,6 +333,7 @@ void RegisterEdgeCommands(CLI::App& app, Action& action) {
                 "while the bus is down (docs/scale.md)");
     cmd->add_option("--config", a->config, "JSON file with the options below (flags win)");
     cmd->add_option("--bus", a->bus, "nats://host:port[,..] or kafka://broker[,..]")->capture_default_str();
+    cmd->add_option("--node-id", a->node_id, "Name in `facegate cluster status` (default edge-<region>-<epoch>)");
     cmd->add_option("--region", a->region, "region token of the routes (fg.faces.<region>.<stream>)")
         ->capture_default_str();
     cmd->add_option("--stream", a->streams, "a stream as id=url (file, rtsp://, http://, /dev/videoN, folder); repeatable");

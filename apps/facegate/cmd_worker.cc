@@ -17,8 +17,11 @@
 #include "common.h"
 #include "stream_root.h"
 #include "fg/cluster/bus_url.h"
+#include "fg/cluster/cluster_status.h"
 #include "fg/cluster/embedders.h"
 #include "fg/cluster/result_consumer.h"
+#include "fg/cluster/shard.h"
+#include "fg/cluster/shard_server.h"
 #include "fg/cluster/worker.h"
 #include "fg/bus/bus.h"
 #include "fg/gallery/gallery.h"
@@ -46,6 +49,11 @@ struct WorkerArgs {
     int max_deliver = 10;
     std::string embedder = "model";
     bool seal_results = false;
+    // The sharded gallery (docs/scale.md, "Sharded gallery"): S > 1 splits subjects into shards.
+    int shards = 1;
+    std::string hold;               ///< shards this worker holds ("0,2", "0-3", "all"; "" = none)
+    std::string gallery_name = "main";
+    int query_timeout_ms = 500;
     GalleryLocation gallery{.db = {}, .key_file = {}, .key_env = "FG_GALLERY_KEY", .create = false};
     EngineOptions engine;
 };
@@ -90,6 +98,39 @@ Result<std::unique_ptr<bus::Bus>> ConnectRetrying(const std::string& url, const 
     }
 }
 
+std::int64_t NowUnixMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+/// The shards this worker holds: one partial gallery replica per shard, each loaded from the
+/// system of record and following its change log (docs/scale.md, "Sharded gallery").
+struct ShardReplicas {
+    std::vector<int> held;
+    std::vector<std::shared_ptr<gallery::Gallery>> replicas;  // parallel to held
+};
+
+Result<ShardReplicas> OpenShardReplicas(const WorkerArgs& a) {
+    ShardReplicas out;
+    FG_ASSIGN_OR_RETURN(out.held, a.hold.empty() ? Result<std::vector<int>>(std::vector<int>{})
+                                                 : cluster::ParseShardList(a.hold, a.shards, "--hold"));
+    for (int s : out.held) {
+        const auto start = std::chrono::steady_clock::now();
+        const int shards = a.shards;
+        Result<std::unique_ptr<gallery::Gallery>> g = OpenGalleryAt(
+            a.gallery, a.engine, [s, shards](std::string_view id) { return cluster::ShardOf(id, shards) == s; });
+        if (!g.ok()) return g.status().WithContext("shard " + std::to_string(s));
+        std::shared_ptr<gallery::Gallery> replica = std::move(*g);
+        FG_RETURN_IF_ERROR(replica->StartFollowing(std::chrono::milliseconds(500)));
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        spdlog::info("worker: shard {}/{} loaded: {} templates at change {} in {:.2f} s", s, a.shards,
+                     replica->templates_in_memory(), replica->applied_change(), secs);
+        out.replicas.push_back(std::move(replica));
+    }
+    return out;
+}
+
 int RunWorker(const WorkerArgs& a) {
     if (a.bus.empty() || a.region.empty()) {
         std::cerr << "error: facegate worker needs --bus and --region\n";
@@ -106,14 +147,27 @@ int RunWorker(const WorkerArgs& a) {
     std::shared_ptr<cluster::FaceEmbedder> embedder;
     std::shared_ptr<const pipeline::Identifier> identifier;
     std::shared_ptr<const gallery::KeyRing> keys;
+    const bool sharded = a.shards > 1;
+    if (sharded && a.gallery.db.empty()) {
+        std::cerr << "error: --shards needs --db (the system of record the shards load from)\n";
+        return kExitUsage;
+    }
+    if (!sharded && !a.hold.empty()) {
+        std::cerr << "error: --hold needs --shards > 1\n";
+        return kExitUsage;
+    }
+    if (Status st = bus::ValidToken(a.gallery_name, "--gallery-name"); !st.ok()) return Fail(st);
+    ShardReplicas shard_replicas;
     if (a.embedder == "stub") {
         // The plumbing benchmark: no model, no gallery (every face unknown).
-        if (!a.gallery.db.empty()) spdlog::warn("worker: --embedder stub ignores --db (stub vectors match nobody)");
+        if (!a.gallery.db.empty() && !sharded)
+            spdlog::warn("worker: --embedder stub ignores --db (stub vectors match nobody)");
         embedder = cluster::MakeStubEmbedder();
     } else {
         StreamRootConfig rc;
         rc.engine = a.engine;
-        rc.gallery = a.gallery;
+        // Sharded: the worker holds only its shards (below), never the whole gallery.
+        if (!sharded) rc.gallery = a.gallery;
         rc.gallery_follow = std::chrono::milliseconds(500);  // enrollments seen within ~1 s
         rc.history.enabled = false;
         Result<StreamRoot> r = StreamRoot::Build(rc);
@@ -123,7 +177,12 @@ int RunWorker(const WorkerArgs& a) {
         if (!e.ok()) return Fail(e.status());
         embedder = std::move(*e);
         identifier = root->identifier;  // null without --db: every face unknown
-        if (!identifier) spdlog::warn("worker: no --db: every face is reported unknown");
+        if (!identifier && !sharded) spdlog::warn("worker: no --db: every face is reported unknown");
+    }
+    if (sharded) {
+        Result<ShardReplicas> sr = OpenShardReplicas(a);
+        if (!sr.ok()) return Fail(sr.status());
+        shard_replicas = std::move(*sr);
     }
     // The gallery key opens sealed face items; without a gallery it is optional.
     if (!a.gallery.db.empty() || !a.gallery.key_file.empty() || std::getenv(a.gallery.key_env.c_str())) {
@@ -142,6 +201,27 @@ int RunWorker(const WorkerArgs& a) {
     Result<std::unique_ptr<bus::Bus>> b = ConnectRetrying(a.bus, bo);
     if (!b.ok()) return b.status().code() == StatusCode::kCancelled ? kExitOk : Fail(b.status());
 
+    // Sharded: serve the held shards, and search the whole gallery by scatter-gather (the
+    // held shards in process, the others on one replica each over the bus).
+    std::unique_ptr<cluster::ShardServer> shard_server;
+    std::shared_ptr<cluster::ShardedIdentifier> sharded_identifier;
+    if (sharded) {
+        shard_server = std::make_unique<cluster::ShardServer>(
+            cluster::ShardServerConfig{.gallery = a.gallery_name, .shards = a.shards, .replica_id = worker_id, .keys = keys},
+            (*b)->rpc());
+        for (std::size_t i = 0; i < shard_replicas.held.size(); ++i)
+            if (Status st = shard_server->Hold(shard_replicas.held[i], shard_replicas.replicas[i]); !st.ok())
+                return Fail(st);
+        if (Status st = shard_server->Start(); !st.ok()) return Fail(st);
+        sharded_identifier = std::make_shared<cluster::ShardedIdentifier>(
+            cluster::ShardedIdentifierConfig{.gallery = a.gallery_name,
+                                             .shards = a.shards,
+                                             .attempt_timeout = std::chrono::milliseconds(a.query_timeout_ms),
+                                             .keys = keys},
+            (*b)->rpc(), shard_server.get());
+        identifier = sharded_identifier;
+    }
+
     cluster::WorkerConfig wc;
     wc.worker_id = worker_id;
     wc.region = a.region;
@@ -152,6 +232,36 @@ int RunWorker(const WorkerArgs& a) {
     wc.seal_results = a.seal_results;
     cluster::RecognitionWorker worker(wc, **b, embedder, identifier);
     if (Status st = worker.Start(); !st.ok()) return Fail(st);
+    // `facegate cluster status` (NATS only: Kafka has no request/reply; the worker runs anyway).
+    const std::int64_t started = NowUnixMs();
+    cluster::StatusResponder status((*b)->rpc(), [&] {
+        cluster::NodeStatus st{.node = worker_id, .role = "worker", .region = a.region};
+        st.started_unix_ms = started;
+        nlohmann::json c = StatsJson(worker.stats());
+        if (sharded) {
+            st.gallery = a.gallery_name;
+            st.shards = a.shards;
+            st.held = shard_replicas.held;
+            st.applied_change = INT64_MAX;
+            for (std::size_t i = 0; i < shard_replicas.held.size(); ++i) {
+                st.templates[shard_replicas.held[i]] = shard_replicas.replicas[i]->templates_in_memory();
+                st.applied_change = std::min(st.applied_change, shard_replicas.replicas[i]->applied_change());
+            }
+            if (shard_replicas.held.empty()) st.applied_change = 0;
+            const cluster::ShardServerStats ss = shard_server->stats();
+            const cluster::ShardedIdentifierStats is = sharded_identifier->stats();
+            c["shard_queries_served"] = ss.queries;
+            c["shard_query_errors"] = ss.errors;
+            c["searches"] = is.queries;
+            c["search_retries"] = is.retries;
+            c["search_failures"] = is.failures;
+        } else if (root && root->gallery) {
+            st.applied_change = root->gallery->applied_change();
+        }
+        st.counters = std::move(c);
+        return st;
+    });
+    if (Status st = status.Start(); !st.ok()) spdlog::info("worker {}: no cluster status: {}", worker_id, st.message());
     spdlog::info("worker {}: consuming face items of region {} with {} thread(s)", worker_id, a.region, a.threads);
     std::printf("facegate worker: %s ready (region %s)\n", worker_id.c_str(), a.region.c_str());
     std::fflush(stdout);
@@ -164,7 +274,12 @@ int RunWorker(const WorkerArgs& a) {
         }
     }
     spdlog::info("worker {}: stopping (finishing the items in hand)", worker_id);
+    status.Stop();
     worker.Stop();
+    // The shard replicas stop answering only after the worker stopped asking: another worker's
+    // query in flight is routed to the other replicas from here on.
+    if (shard_server) shard_server->Stop();
+    for (const auto& r : shard_replicas.replicas) r->StopFollowing();
     if (root && root->gallery) root->gallery->StopFollowing();
     std::cerr << StatsJson(worker.stats()).dump() << "\n";
     return kExitOk;
@@ -243,6 +358,14 @@ void RegisterWorkerCommands(CLI::App& app, Action& action) {
         ->check(CLI::Range(2, 1000));
     cmd->add_option("--embedder", wa->embedder, "model (default) or stub (benchmark of the plumbing: no model)");
     cmd->add_flag("--seal-results", wa->seal_results, "Seal results with the gallery key too");
+    cmd->add_option("--shards", wa->shards,
+                    "Sharded gallery: subjects split into this many shards (1 = every worker holds the whole gallery)")
+        ->check(CLI::Range(1, cluster::kMaxShards));
+    cmd->add_option("--hold", wa->hold, "Shards this worker holds and serves, e.g. 0,2 or 0-3 or all (default none)");
+    cmd->add_option("--gallery-name", wa->gallery_name, "Sharded gallery name on the bus (default main)");
+    cmd->add_option("--query-timeout-ms", wa->query_timeout_ms,
+                    "Sharded: one attempt's wait for a shard replica (a dead replica costs this much once)")
+        ->check(CLI::Range(10, 60000));
     wa->engine.AddTo(*cmd);
 
     auto ra = std::make_shared<ResultsArgs>();

@@ -121,12 +121,14 @@ Status CheckGalleryExists(const GalleryLocation& where) {
 }
 
 Result<std::unique_ptr<gallery::Gallery>> OpenGalleryAt(const GalleryLocation& where,
-                                                        const EngineOptions& engine) {
+                                                        const EngineOptions& engine,
+                                                        std::function<bool(std::string_view)> holds) {
     // Before the key: a mistyped path must not create a key file either.
     FG_RETURN_IF_ERROR(CheckGalleryExists(where));
     FG_ASSIGN_OR_RETURN(auto keys, ResolveGalleryKeys(where));
     gallery::GalleryOptions o{.location = where.db, .keys = keys, .index = {}, .snapshot_path = {}};
     o.create_if_missing = where.create;
+    o.holds = std::move(holds);
     auto pack = infer::ResolvePack(engine.embedder_pack.empty() ? engine.pack : engine.embedder_pack);
     if (pack.ok()) o.default_threshold = vision::DefaultVerifyThreshold(*pack);
     return gallery::Gallery::Open(o);

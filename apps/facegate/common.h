@@ -78,6 +78,7 @@ void RegisterServeCommands(CLI::App& app, Action& action);   // serve, config ch
 void RegisterHistoryCommands(CLI::App& app, Action& action); // history list|show|purge|strangers
 void RegisterEdgeCommands(CLI::App& app, Action& action);    // edge (scale-out)
 void RegisterWorkerCommands(CLI::App& app, Action& action);  // worker (scale-out)
+void RegisterClusterCommands(CLI::App& app, Action& action); // cluster status (scale-out)
 
 /// The subcommand `name` of `app` (a group such as `eval` or `bench`), added on first use with
 /// `description` and one required subcommand. Every Register* reaches a group through this, so
@@ -103,8 +104,10 @@ Status CheckGalleryExists(const GalleryLocation& where);
 /// Opens (creating on first use, see GalleryLocation::create) a gallery. The key: --key-file, else $FG_GALLERY_KEY (hex),
 /// else the per-user key file, created (0600) on first use. A new gallery takes the embedder
 /// pack's verify_threshold.
-Result<std::unique_ptr<gallery::Gallery>> OpenGalleryAt(const GalleryLocation& where,
-                                                        const EngineOptions& engine);
+/// `holds`: open a partial replica of those subjects only (a shard; GalleryOptions::holds).
+Result<std::unique_ptr<gallery::Gallery>> OpenGalleryAt(
+    const GalleryLocation& where, const EngineOptions& engine,
+    std::function<bool(std::string_view)> holds = nullptr);
 /// The key alone (rotate-key): same search order as OpenGalleryAt.
 Result<std::shared_ptr<const gallery::KeyRing>> ResolveGalleryKeys(const GalleryLocation& where);
 /// The raw key bytes (32), same search order (the audit key is derived from them).

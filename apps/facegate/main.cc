@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
     fg::cli::RegisterHistoryCommands(app, action);
     fg::cli::RegisterEdgeCommands(app, action);
     fg::cli::RegisterWorkerCommands(app, action);
+    fg::cli::RegisterClusterCommands(app, action);
 
     try {
         app.parse(argc, argv);

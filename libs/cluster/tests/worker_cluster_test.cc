@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bus_test_util.h"
+#include "child_process.h"
 #include "fg/base/paths.h"
 #include "fg/bus/messages.h"
 #include "fg/bus/nats.h"
@@ -50,58 +51,8 @@ constexpr const char* kStranger = "John_Simm";
 constexpr const char* kKeyHex = "6b1f0e3a9d2c4b5e8f7a6d5c4b3a29180f1e2d3c4b5a69788796a5b4c3d2e1f0";
 constexpr int kAckWaitMs = 2000;
 
-/// `facegate` as a child process, stdout and stderr into files; killed at destruction if alive.
-class Child {
-  public:
-    Child(std::vector<std::string> args, const fs::path& log) {
-        args.insert(args.begin(), FG_FACEGATE_BIN);
-        std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 1, (log.string() + ".out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        posix_spawn_file_actions_addopen(&fa, 2, (log.string() + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
-        posix_spawn_file_actions_destroy(&fa);
-    }
-    ~Child() {
-        if (pid_ > 0 && !code_) {
-            kill(pid_, SIGKILL);
-            waitpid(pid_, nullptr, 0);
-        }
-    }
-    Child(const Child&) = delete;
-    Child& operator=(const Child&) = delete;
-    bool started() const { return pid_ > 0; }
-    void Signal(int sig) const {
-        if (pid_ > 0 && !code_) kill(pid_, sig);
-    }
-    /// Exit code (-1 if killed by a signal) once it exited; nullopt if still running after `limit`.
-    std::optional<int> Wait(std::chrono::milliseconds limit) {
-        const auto until = std::chrono::steady_clock::now() + limit;
-        while (!code_) {
-            int status = 0;
-            if (waitpid(pid_, &status, WNOHANG) == pid_) {
-                code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-            } else if (std::chrono::steady_clock::now() >= until) {
-                return std::nullopt;
-            } else {
-                std::this_thread::sleep_for(20ms);
-            }
-        }
-        return code_;
-    }
-
-  private:
-    pid_t pid_ = -1;
-    std::optional<int> code_;
-};
-
-std::string ReadAll(const fs::path& p) {
-    std::ifstream in(p);
-    return {std::istreambuf_iterator<char>(in), {}};
-}
+using testing::Child;
+using testing::ReadAll;
 
 std::vector<fs::path> Photos(const fs::path& dir) {
     std::vector<fs::path> p;
