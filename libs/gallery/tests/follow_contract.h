@@ -159,6 +159,34 @@ TEST_P(FollowContract, FollowingSeesEnrollmentAndDeletionWithinBoundedTime) {
     EXPECT_TRUE(b_->CheckConsistency().ok());
 }
 
+TEST_P(FollowContract, APartialReplicaHoldsAndFollowsOnlyItsSubjects) {
+    // One shard of the sharded gallery: subjects whose number is even ("p2", "p4", ...).
+    auto even = [](std::string_view id) { return !id.empty() && (id.back() - '0') % 2 == 0; };
+    ASSERT_TRUE(Enroll(*a_, 1).ok());
+    ASSERT_TRUE(Enroll(*a_, 2).ok());
+    auto c = Gallery::Open({.location = location_, .keys = TestKeys(), .holds = even});
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    Gallery& replica = **c;
+    EXPECT_EQ(replica.templates_in_memory(), 2);
+    EXPECT_EQ(Who(replica, 2), "p2");
+    EXPECT_NE(Who(replica, 1), "p1");
+    EXPECT_EQ(Enroll(replica, 4).code(), StatusCode::kFailedPrecondition);  // a read replica
+    ASSERT_TRUE(replica.StartFollowing(std::chrono::milliseconds(50)).ok());
+    ASSERT_TRUE(Enroll(*a_, 4).ok());
+    ASSERT_TRUE(Enroll(*a_, 3).ok());
+    EXPECT_TRUE(Eventually([&] { return Who(replica, 4) == "p4"; }));
+    EXPECT_TRUE(Eventually([&] { return replica.applied_change() == *a_->last_change(); }));
+    EXPECT_EQ(replica.templates_in_memory(), 4);  // p3's were not loaded
+    // A merge across shards brings the faces in; a deletion takes them out.
+    ASSERT_TRUE(a_->MergeSubjects("p3", "p2").ok());
+    EXPECT_TRUE(Eventually([&] { return replica.templates_in_memory() == 6; }));
+    ASSERT_TRUE(a_->DeleteSubject("p2").ok());
+    EXPECT_TRUE(Eventually([&] { return replica.templates_in_memory() == 2; }));
+    replica.StopFollowing();
+    EXPECT_TRUE(replica.CheckConsistency().ok());
+    EXPECT_EQ(Who(replica, 3), "");
+}
+
 TEST_P(FollowContract, EveryMutationKindWritesOneChangeAndFailuresWriteNone) {
     GallerySettings s = a_->settings();
     s.keep_crops = true;
