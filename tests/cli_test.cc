@@ -1115,11 +1115,20 @@ TEST_F(Cli, GalleryCommandsAreAuditedAsTheCliUser) {
     CmdResult env = Facegate("gallery enroll " + g + "--subject bob --embedding-file " + Q(tmp_ / "e.json"), tmp_);
     ::unsetenv("FG_AUDIT_FILE");
     ASSERT_EQ(env.code, 0) << env.err;
+    // Identify and verify record what they decided, as the API does (counts, never a score).
+    CmdResult id = Facegate("gallery identify " + g + audit + "--embedding-file " + Q(tmp_ / "e.json") + " --json", tmp_);
+    ASSERT_EQ(id.code, 0) << id.err;
+    CmdResult ver = Facegate("gallery verify " + g + audit + "--subject bob --embedding-file " + Q(tmp_ / "e.json"), tmp_);
+    ASSERT_EQ(ver.code, 0) << ver.err;
 
     CmdResult q = Facegate("audit " + audit + "--key-file " + Q(key) + " --json", tmp_);
     ASSERT_EQ(q.code, 0) << q.err;
     const auto records = nlohmann::json::parse(q.out)["records"];
-    ASSERT_EQ(records.size(), 4u) << q.out;
+    ASSERT_EQ(records.size(), 6u) << q.out;
+    EXPECT_EQ(records[4]["action"], "identify") << records[4];
+    EXPECT_EQ(records[4]["details"]["outcome"], "faces=1 known=1 unknown=0 spoof=0") << records[4];
+    EXPECT_EQ(records[5]["action"], "verify") << records[5];
+    EXPECT_EQ(records[5]["details"]["outcome"], "same") << records[5];
     const std::vector<std::tuple<std::string, std::string, std::string>> want = {
         {"enroll", "ann", "ok"}, {"delete", "ann", "ok"}, {"delete", "ann", "FAILED"}, {"enroll", "bob", "ok"}};
     for (std::size_t i = 0; i < want.size(); ++i) {
@@ -1131,7 +1140,7 @@ TEST_F(Cli, GalleryCommandsAreAuditedAsTheCliUser) {
     EXPECT_EQ(q.out.find("0.6"), std::string::npos) << "an embedding leaked into the audit log";
     CmdResult v = Facegate("audit verify " + audit + "--key-file " + Q(key), tmp_);
     EXPECT_EQ(v.code, 0) << v.err;
-    EXPECT_NE(v.out.find("4 record"), std::string::npos) << v.out;
+    EXPECT_NE(v.out.find("6 record"), std::string::npos) << v.out;
     // A configured log that cannot be opened stops the change before it happens.
     testing::TmpDir other;
     CmdResult refused = Facegate("gallery delete --db " + Q(tmp_ / "g.db") + " --key-file " +

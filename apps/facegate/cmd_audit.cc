@@ -81,6 +81,12 @@ Result<std::unique_ptr<audit::AuditLog>> OpenCliAudit(const AuditLocation& where
     return log;
 }
 
+namespace {
+std::string g_audit_outcome;  // set by the one command this process runs (SetAuditOutcome)
+}  // namespace
+
+void SetAuditOutcome(std::string outcome) { g_audit_outcome = std::move(outcome).substr(0, 512); }
+
 int RunAudited(const AuditLocation& where, const std::string& action, const std::string& target,
                const std::function<int()>& run) {
     auto log = OpenCliAudit(where);
@@ -102,6 +108,7 @@ int RunAudited(const AuditLocation& where, const std::string& action, const std:
         r.target = target.substr(0, 256);
         r.result = code == kExitOk ? "ok" : "FAILED";
         r.details = {{"exit_code", code}};
+        if (!g_audit_outcome.empty()) r.details["outcome"] = g_audit_outcome;
         if (auto w = (*log)->Append(std::move(r)); !w.ok()) {
             std::cerr << "error: audit log " << (*log)->path().string() << ": " << w.status().message() << "\n";
             return code == kExitOk ? kExitError : code;

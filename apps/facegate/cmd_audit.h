@@ -45,6 +45,10 @@ Result<std::unique_ptr<audit::AuditLog>> OpenCliAudit(const AuditLocation& where
 /// a configured log that cannot be written stops the command before it changes anything.
 int RunAudited(const AuditLocation& where, const std::string& action, const std::string& target,
                const std::function<int()>& run);
+/// What the audited command decided, in the API's words (identify: "faces=2 known=1 unknown=1
+/// spoof=0"; verify: "same" / "different" / "spoof"): RunAudited records it as details.outcome.
+/// Ids and counts only, never an image, an embedding or a score. One command per process.
+void SetAuditOutcome(std::string outcome);
 /// "cli:<login name>" of the effective user.
 std::string CliActor();
 /// Appends one record for a CLI action; result "ok" or the status code's name.

@@ -278,7 +278,7 @@ int RunIdentify(const GalleryArgs& a) {
     auto probes = ProbesFromArgs(a, **g, true);
     if (!probes.ok()) return Fail(probes.status());
     nlohmann::json faces = nlohmann::json::array();
-    int n = 0;
+    int n = 0, known = 0, spoofs = 0;
     for (const Probe& probe : *probes) {
         auto id = (*g)->Identify(probe.embedding, a.top_k);
         if (!id.ok()) return Fail(id.status());
@@ -290,6 +290,8 @@ int RunIdentify(const GalleryArgs& a) {
             id->subject_id.clear();
             id->reason = "spoof";
         }
+        known += id->known;
+        spoofs += spoof;
         nlohmann::json j = ToJson(*id);
         if (spoof) j["decision"] = "spoof";
         if (probe.detection) {
@@ -310,6 +312,8 @@ int RunIdentify(const GalleryArgs& a) {
         std::cout << ": " << (spoof ? "spoof" : id->known ? id->subject_id : "unknown") << " (" << id->reason << ")\n";
         for (const auto& c : id->candidates) std::printf("  %-24s %.4f\n", c.subject_id.c_str(), c.score);
     }
+    SetAuditOutcome("faces=" + std::to_string(faces.size()) + " known=" + std::to_string(known) +
+                    " unknown=" + std::to_string(int(faces.size()) - known - spoofs) + " spoof=" + std::to_string(spoofs));
     if (a.json) {
         nlohmann::json out = faces.front();
         out.erase("box");
@@ -331,6 +335,7 @@ int RunVerify(const GalleryArgs& a) {
     // As in identify: a spoofed probe is never the subject, whatever the score.
     const bool spoof = probe->liveness && !probe->liveness->live;
     const bool same = *score >= t && !spoof;
+    SetAuditOutcome(spoof ? "spoof" : same ? "same" : "different");
     if (a.json) {
         nlohmann::json j{{"subject_id", a.subject}, {"score", *score}, {"threshold", t}, {"same", same}};
         if (probe->liveness) {
