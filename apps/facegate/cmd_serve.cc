@@ -1,11 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // facegate serve --config FILE: the REST API, the gallery and the stream pipeline in one process
-// (docs/serve-config.md, docs/api.md). facegate config check --config FILE: validates the file.
+// (docs/serve-config.md, docs/api.md), optionally showing the scale-out cluster's results read
+// from the bus (ClusterFeed) and gathering its nodes' statuses into metrics and GET /v1/cluster.
+// facegate config check --config FILE: validates the file.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "cmd_audit.h"
 #include "common.h"
@@ -14,6 +20,11 @@
 #include "fg/auth/http_auth.h"
 #include "fg/auth/key_store.h"
 #include "fg/base/log.h"
+#include "fg/bus/bus.h"
+#include "fg/cluster/bus_url.h"
+#include "fg/cluster/cluster_status.h"
+#include "fg/cluster/result_consumer.h"
+#include "fg/events/event.h"
 #include "fg/gallery/gallery.h"
 #include "fg/metrics/service_metrics.h"
 #include "fg/server/http.h"
@@ -62,6 +73,296 @@ api::AuditAsyncHook MakeAuditHook(std::shared_ptr<audit::AuditLog> log, std::sha
         });
     };
 }
+
+/// Serve beside the cluster (docs/scale.md): one ResultConsumer per configured region turns the
+/// workers' results into live events on the hub (and sightings when the history is on), so the
+/// console and SSE clients see the whole cluster. Connecting runs on a thread of its own and
+/// retries, so a bus that is down never delays or fails serve's own API; ResultConsumer itself
+/// keeps retrying once connected.
+/// With cluster.status_interval_s > 0 it is also the cluster's metrics point: a thread of its
+/// own gathers every node's status (NATS request/reply, ~1 s window) and each region's backlog
+/// into the facegate_cluster_* gauges and the snapshot GET /v1/cluster answers.
+/// Thread-safety: Start, Sample and Stop from the owner's thread; StatusJson and Snapshot from
+/// any (HTTP handlers); the result callbacks run on the consumers' threads.
+class ClusterFeed {
+  public:
+    struct Sinks {
+        std::shared_ptr<api::EventHub> hub;
+        std::shared_ptr<history::HistoryStore> history;  ///< null: bus results are not stored
+        std::shared_ptr<gallery::Gallery> gallery;       ///< null: no display names
+        std::shared_ptr<metrics::ServiceMetrics> metrics;
+    };
+
+    ClusterFeed(api::ServeClusterConfig config, std::shared_ptr<const gallery::KeyRing> keys, Sinks sinks)
+        : config_(std::move(config)), keys_(std::move(keys)), sinks_(std::move(sinks)) {
+        for (const std::string& r : config_.regions) {
+            regions_.push_back({r, "connecting", 0, 0, {}});
+            sinks_.metrics->SetClusterConnected(r, false);
+            sinks_.metrics->AddClusterDuplicates(r, 0);
+        }
+    }
+    ~ClusterFeed() { Stop(); }
+    ClusterFeed(const ClusterFeed&) = delete;
+    ClusterFeed& operator=(const ClusterFeed&) = delete;
+
+    void Start() {
+        started_ = std::chrono::steady_clock::now();
+        connector_ = std::thread([this] { Connect(); });
+        if (config_.status_interval_s > 0) poller_ = std::thread([this] { PollStatus(); });
+    }
+
+    /// Stops the consumers (the result in hand finishes), then drops the bus. Idempotent.
+    void Stop() {
+        {
+            std::lock_guard lock(wake_mu_);
+            stop_ = true;
+        }
+        wake_.notify_all();
+        if (poller_.joinable()) poller_.join();  // before connected_ falls: it uses the bus
+        connected_ = false;
+        if (connector_.joinable()) connector_.join();
+        for (auto& c : consumers_) c->Stop();
+        consumers_.clear();
+        bus_.reset();
+    }
+
+    /// Each region's state ("connecting": no bus yet; "connected"; "disconnected": the bus was
+    /// lost or a fetch failed in the last few seconds) into the metrics and StatusJson(); the
+    /// consumers' duplicate counts into the metrics. Called every ~200 ms by serve's main loop.
+    void Sample() {
+        const auto now = std::chrono::steady_clock::now();
+        bus::BusStats bs;
+        const bool have_bus = connected_.load();
+        if (have_bus) bs = bus_->stats();
+        std::lock_guard lock(mu_);
+        for (std::size_t i = 0; i < regions_.size(); ++i) {
+            Region& r = regions_[i];
+            std::string state = "connecting";
+            if (have_bus) {
+                const cluster::ResultConsumerStats st = consumers_[i]->stats();
+                if (st.bus_errors != r.bus_errors) r.last_error = now;
+                r.bus_errors = st.bus_errors;
+                if (st.duplicates > r.duplicates) sinks_.metrics->AddClusterDuplicates(r.name, st.duplicates - r.duplicates);
+                r.duplicates = st.duplicates;
+                // A failed fetch backs off up to 2 s before the next: 3 s without one is "back".
+                const bool failing = r.bus_errors > 0 && now - r.last_error < std::chrono::seconds(3);
+                state = bs.disconnects > bs.reconnects || failing ? "disconnected" : "connected";
+            }
+            if (state != r.state) {
+                spdlog::info("cluster: results of region {}: {}", r.name, state);
+                sinks_.metrics->SetClusterConnected(r.name, state == "connected");
+            }
+            r.state = std::move(state);
+        }
+        if (config_.status_interval_s > 0) {
+            // Since the last successful gathering (or serve's start): the stale-status alert.
+            const auto since = last_status_ok_.load();
+            const auto from = since.time_since_epoch().count() != 0 ? since : started_;
+            sinks_.metrics->SetClusterStatusAge(std::chrono::duration<double>(now - from).count());
+        }
+    }
+
+    /// For GET /v1/cluster: the last gathered status (ClusterStatusJson plus when), or null
+    /// before the first gathering.
+    nlohmann::json Snapshot() const {
+        std::lock_guard lock(snapshot_mu_);
+        return snapshot_;
+    }
+
+    /// For /readyz: the overall state (the worst region's) and each region's. No URL, no error
+    /// text: /readyz needs no key.
+    nlohmann::json StatusJson() const {
+        std::lock_guard lock(mu_);
+        nlohmann::json regions = nlohmann::json::object();
+        std::string overall = "connected";
+        for (const Region& r : regions_) {
+            regions[r.name] = r.state;
+            if (r.state == "disconnected" || (r.state == "connecting" && overall == "connected")) overall = r.state;
+        }
+        return {{"bus", overall}, {"group", config_.group}, {"regions", regions}};
+    }
+
+  private:
+    struct Region {
+        std::string name;
+        std::string state;
+        std::uint64_t bus_errors = 0;
+        std::uint64_t duplicates = 0;
+        std::chrono::steady_clock::time_point last_error;
+    };
+
+    // Connects (retrying, doubling from 0.5 s to 5 s, while the bus is unreachable), then starts
+    // one consumer per region. A bad URL was refused by the config check already.
+    void Connect() {
+        std::chrono::milliseconds wait(500);
+        while (!stop_) {
+            Result<std::unique_ptr<bus::Bus>> b =
+                cluster::ConnectBus(config_.bus, {.client_name = "facegate-serve", .publish_timeout = std::chrono::seconds(3)});
+            if (b.ok()) {
+                bus_ = std::move(*b);
+                break;
+            }
+            // The message may carry the URL (and its credentials): the code only.
+            spdlog::warn("cluster: bus not reachable ({}), retrying in {} ms", StatusCodeName(b.status().code()),
+                         wait.count());
+            for (auto until = std::chrono::steady_clock::now() + wait; !stop_ && std::chrono::steady_clock::now() < until;)
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            wait = std::min(wait * 2, std::chrono::milliseconds(5000));
+        }
+        if (stop_) return;
+        for (const std::string& region : config_.regions) {
+            auto c = std::make_unique<cluster::ResultConsumer>(
+                cluster::ResultConsumerConfig{.region = region, .group = config_.group, .keys = keys_}, *bus_,
+                [this](const bus::RecognitionResult& r, const bus::Envelope& env) { OnResult(r, env); });
+            if (Status st = c->Start(); !st.ok()) {  // only a bad token, which the config refuses
+                spdlog::error("cluster: region {}: {}", region, st.ToString());
+                continue;
+            }
+            consumers_.push_back(std::move(c));
+        }
+        if (consumers_.size() == config_.regions.size()) {
+            spdlog::info("cluster: reading the results of {} region(s) as group {}", consumers_.size(), config_.group);
+            connected_ = true;
+        }
+    }
+
+    // The status poller's thread: waits for the bus, then gathers every status_interval_s.
+    void PollStatus() {
+        const auto interval = std::chrono::seconds(config_.status_interval_s);
+        std::unique_lock lock(wake_mu_);
+        while (!stop_) {
+            if (connected_) {
+                lock.unlock();
+                if (bus_->rpc() == nullptr) {
+                    spdlog::warn("cluster: status_interval_s is set but the bus has no request/reply (Kafka): "
+                                 "no cluster status");
+                    return;
+                }
+                GatherOnce();
+                lock.lock();
+                wake_.wait_for(lock, interval, [this] { return stop_.load(); });
+            } else {
+                wake_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stop_.load(); });
+            }
+        }
+    }
+
+    // One gathering: the nodes' answers (~1 s), the configured regions' backlogs, then the
+    // gauges and the snapshot. A failed gathering changes nothing: the status age grows.
+    void GatherOnce() {
+        int skipped = 0;
+        Result<std::vector<cluster::NodeStatus>> nodes =
+            cluster::GatherStatus(*bus_->rpc(), std::chrono::milliseconds(1000), &skipped);
+        if (!nodes.ok()) {
+            spdlog::warn("cluster: status not gathered ({})", StatusCodeName(nodes.status().code()));
+            return;
+        }
+        std::vector<cluster::RegionBacklog> backlogs;
+        metrics::ClusterStatusSample sample;
+        for (const std::string& region : config_.regions) {
+            Result<std::uint64_t> b = bus_->Backlog(region, config_.workers_group);
+            backlogs.push_back({region, b.ok() ? std::optional(*b) : std::nullopt, b.ok() ? "" : b.status().message()});
+            if (b.ok()) sample.backlogs.emplace_back(region, static_cast<double>(*b));
+        }
+        nlohmann::json snapshot = cluster::ClusterStatusJson(*nodes, backlogs, config_.replicas, skipped);
+        for (const cluster::NodeStatus& n : *nodes) {
+            const auto counter = [&n](const char* name) -> std::optional<double> {
+                auto it = n.counters.find(name);  // unknown or absent counters are absent
+                return it != n.counters.end() && it->is_number() ? std::optional(it->get<double>()) : std::nullopt;
+            };
+            sample.nodes.push_back({.node = n.node, .role = n.role, .region = n.region,
+                                    .applied_change = n.applied_change, .redelivered = counter("redelivered"),
+                                    .republished = counter("republished"), .buffer_depth = counter("buffer_depth")});
+        }
+        for (const nlohmann::json& g : snapshot["galleries"]) {
+            metrics::ClusterStatusSample::Gallery mg{g["gallery"].get<std::string>(), {}};
+            for (const nlohmann::json& h : g["shard_health"]) mg.replicas.push_back(int(h["replicas"].size()));
+            sample.galleries.push_back(std::move(mg));
+        }
+        sinks_.metrics->SetClusterStatus(sample);
+        snapshot["gathered_unix_ms"] = events::NowUnixMs();
+        {
+            std::lock_guard lock(snapshot_mu_);
+            snapshot_ = std::move(snapshot);
+        }
+        last_status_ok_ = std::chrono::steady_clock::now();
+    }
+
+    // On a consumer's thread, once per item id (ResultConsumer dedupes). The event mirrors the
+    // pipeline's (libs/events: recognized / unknown_face / spoof_detected, same field names) plus
+    // where it came from. No crop or embedding exists to attach: results carry neither.
+    void OnResult(const bus::RecognitionResult& r, const bus::Envelope& env) {
+        const std::string type = r.decision == "known"   ? "recognized"
+                                 : r.decision == "spoof" ? "spoof_detected"
+                                                         : "unknown_face";
+        const std::string stream = r.stream_id.empty() ? env.camera : r.stream_id;
+        const std::int64_t t = r.capture_unix_ms > 0 ? r.capture_unix_ms : env.sent_unix_ms;
+        std::string display_name;
+        if (r.decision == "known" && sinks_.gallery) {
+            if (auto s = sinks_.gallery->GetSubject(r.subject_id); s.ok()) display_name = s->display_name;
+        }
+        nlohmann::json data = nlohmann::json::object();
+        if (r.decision == "known") {
+            data = {{"subject_id", r.subject_id}, {"display_name", display_name}, {"score", r.score}};
+        } else if (r.decision == "unknown") {
+            data = {{"best_score", r.score}};
+        }
+        const nlohmann::json j = {{"schema_version", events::kSchemaVersion},
+                                  {"type", type},
+                                  {"stream_id", stream},
+                                  {"track_id", r.track_id},
+                                  {"timestamp", events::FormatIso8601Utc(t)},
+                                  {"timestamp_ms", t},
+                                  {"frame_index", r.frame_index},
+                                  {"data", data},
+                                  {"source", "bus"},
+                                  {"item_id", r.item_id},
+                                  {"worker_id", r.worker_id},
+                                  {"region", env.region},
+                                  {"camera", env.camera}};
+        sinks_.hub->PublishJson(stream, type, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        sinks_.metrics->RecordClusterResult(env.region, r.decision);
+        if (!sinks_.history) return;
+        // Stored without crop or embedding (none travels): listed and filtered like any
+        // sighting, but an unknown is not clustered into a stranger (that needs the embedding).
+        history::SightingInput in;
+        in.time_ms = t;
+        in.stream = stream;
+        in.track = static_cast<std::int64_t>(r.track_id);
+        in.outcome = r.decision == "known"   ? history::Outcome::kKnown
+                     : r.decision == "spoof" ? history::Outcome::kSpoof
+                                             : history::Outcome::kUnknown;
+        in.subject_id = r.subject_id;
+        in.display_name = display_name;
+        in.score = r.score;
+        Result<history::Sighting> s = sinks_.history->Record(in);
+        if (!s.ok()) {
+            spdlog::warn("cluster: result of {} not stored in the history: {}", stream, s.status().ToString());
+        } else if (s->id != 0) {
+            sinks_.hub->PublishJson(stream, "sighting",
+                                    nlohmann::json{{"type", "sighting"}, {"sighting", history::ToJson(*s)}}.dump());
+        }
+    }
+
+    const api::ServeClusterConfig config_;
+    const std::shared_ptr<const gallery::KeyRing> keys_;
+    Sinks sinks_;
+    std::atomic<bool> stop_{false};
+    std::atomic<bool> connected_{false};  ///< bus_ and consumers_ are set (then never change until Stop)
+    std::unique_ptr<bus::Bus> bus_;
+    std::vector<std::unique_ptr<cluster::ResultConsumer>> consumers_;
+    mutable std::mutex mu_;  // guards regions_
+    std::vector<Region> regions_;
+    std::thread connector_;
+    // The status poller: woken early by Stop.
+    std::mutex wake_mu_;
+    std::condition_variable wake_;
+    std::thread poller_;
+    std::chrono::steady_clock::time_point started_;
+    std::atomic<std::chrono::steady_clock::time_point> last_status_ok_{};
+    mutable std::mutex snapshot_mu_;  // guards snapshot_
+    nlohmann::json snapshot_;
+};
 
 int Serve(const ServeArgs& a) {
     auto cfg = api::LoadServeConfig(a.config);
@@ -112,6 +413,21 @@ int Serve(const ServeArgs& a) {
     if (!pipe.ok()) return Fail(pipe.status());
     std::unique_ptr<pipeline::Pipeline> pipeline = std::move(*pipe);
 
+    std::unique_ptr<ClusterFeed> feed;  // outlives ctx, whose cluster_status refers to it
+    if (cfg->cluster) {
+        // Sealed results (worker --seal-results) open with the gallery key; without a gallery
+        // the key is optional, as for `facegate worker results`.
+        std::shared_ptr<const gallery::KeyRing> keys;
+        if (!gallery_at.db.empty() || !gallery_at.key_file.empty() ||
+            (!gallery_at.key_env.empty() && std::getenv(gallery_at.key_env.c_str()))) {
+            Result<std::shared_ptr<const gallery::KeyRing>> k = ResolveGalleryKeys(gallery_at);
+            if (!k.ok()) return Fail(k.status().WithContext("cluster: gallery key"));
+            keys = std::move(*k);
+        }
+        feed = std::make_unique<ClusterFeed>(*cfg->cluster, std::move(keys),
+                                             ClusterFeed::Sinks{hub, root->history, root->gallery, metrics});
+    }
+
     // The context outlives the server (declared first, destroyed last).
     api::ApiContext ctx;
     ctx.engine = root->engine;
@@ -125,6 +441,8 @@ int Serve(const ServeArgs& a) {
     if (audit_log) ctx.audit_async = MakeAuditHook(audit_log, metrics);
     ctx.audit_log = audit_log;
     ctx.history = root->history;
+    if (feed) ctx.cluster_status = [f = feed.get()] { return f->StatusJson(); };
+    if (feed && cfg->cluster->status_interval_s > 0) ctx.cluster_snapshot = [f = feed.get()] { return f->Snapshot(); };
     ctx.metrics = [m = metrics.get(), p = pipeline.get(), g = root->gallery]() {
         m->Collect(p->Stats());
         if (g) {
@@ -149,6 +467,7 @@ int Serve(const ServeArgs& a) {
         pipeline->Stop();
         return Fail(st);
     }
+    if (feed) feed->Start();  // connects in the background: the API is up whatever the bus does
     const std::string url = std::string(cfg->server.tls ? "https" : "http") + "://" +
                             cfg->server.listen_address + ":" + std::to_string((*srv)->port());
     if (a.json) {
@@ -164,12 +483,14 @@ int Serve(const ServeArgs& a) {
         const double busy = (*srv)->compute_busy_seconds();
         metrics->AddInferenceBusySeconds("compute", busy - compute_busy);  // the dashboard's utilisation
         compute_busy = busy;
+        if (feed) feed->Sample();
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     spdlog::info("stopping: closing connections, ending tracks, flushing sinks");
     ctx.accepting = false;
     (*srv)->Stop();
     pipeline->Stop();
+    if (feed) feed->Stop();  // before the history it stores into
     if (root->recorder) root->recorder->Stop();  // stores what the streams decided last
     if (root->history) root->history->Stop();
     if (root->gallery) {
@@ -184,8 +505,10 @@ int CheckConfig(const ServeArgs& a) {
     if (a.json) {
         PrintJson({{"ok", true}, {"config", api::ServeConfigSummary(*cfg)}});
     } else {
-        std::printf("%s: OK (%zu stream(s), listen %s:%d)\n", a.config.empty() ? "(defaults)" : a.config.c_str(),
-                    cfg->run.pipeline.streams.size(), cfg->server.listen_address.c_str(), cfg->server.port);
+        std::printf("%s: OK (%zu stream(s), listen %s:%d%s)\n", a.config.empty() ? "(defaults)" : a.config.c_str(),
+                    cfg->run.pipeline.streams.size(), cfg->server.listen_address.c_str(), cfg->server.port,
+                    cfg->cluster ? (", results of " + std::to_string(cfg->cluster->regions.size()) + " region(s) from the bus").c_str()
+                                 : "");
     }
     return kExitOk;
 }

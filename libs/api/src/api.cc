@@ -44,6 +44,7 @@ void AddRoutes(server::Router& router, ApiContext& ctx) {
     AddHistoryRoutes(router, ctx);
     AddSettingsRoutes(router, ctx);
     AddConsoleRoutes(router, ctx);
+    AddClusterRoutes(router, ctx);
 }
 
 }  // namespace fg::api

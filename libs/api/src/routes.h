@@ -20,5 +20,6 @@ void AddHistoryRoutes(server::Router& router, ApiContext& ctx);      // history,
 void AddAuditRoutes(server::Router& router, ApiContext& ctx);        // GET /v1/audit
 void AddSettingsRoutes(server::Router& router, ApiContext& ctx);     // settings, calibration
 void AddConsoleRoutes(server::Router& router, ApiContext& ctx);      // /v1/session, /console/ files
+void AddClusterRoutes(server::Router& router, ApiContext& ctx);      // GET /v1/cluster
 
 }  // namespace fg::api

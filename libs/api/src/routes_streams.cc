@@ -245,6 +245,7 @@ Response Ready(ApiContext& ctx, Request&) {
                                       : (ctx.gallery_configured ? "failed" : "none")},
               {"accepting", ctx.accepting.load()},
               {"streams", {{"total", total}, {"live", live}, {"states", streams}}}};
+    if (ctx.cluster_status) j["cluster"] = ctx.cluster_status();
     Response resp = Response::Json(ready ? 200 : 503, j);
     if (!ready) resp.headers.emplace_back("Retry-After", "1");
     return resp;

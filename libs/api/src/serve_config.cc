@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "fg/api/serve_config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -93,7 +94,81 @@ class Section {
 };
 
 const std::set<std::string> kServeSections = {"listen", "tls", "threads", "limits", "cors",
-                                              "rate_limit", "auth", "audit", "api"};
+                                              "rate_limit", "auth", "audit", "api", "cluster"};
+
+// The bus's routing-token rule (bus::ValidToken), restated so the config (and its fuzzer) stays
+// free of the bus library: 1..64 of [A-Za-z0-9_-].
+bool IsToken(const std::string& t) {
+    if (t.empty() || t.size() > 64) return false;
+    return std::all_of(t.begin(), t.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    });
+}
+
+// cluster.bus: what cluster::ConnectBus accepts (nats://... or kafka://...), checked up front so
+// `config check` catches it rather than a retry loop at run time.
+Status CheckBusUrl(const std::string& url) {
+    for (const std::string_view scheme : {"nats://", "kafka://"}) {
+        if (!url.starts_with(scheme)) continue;
+        std::stringstream rest(url.substr(scheme.size()));
+        int addresses = 0;
+        for (std::string a; std::getline(rest, a, ',');) {
+            if (a.starts_with("nats://")) a = a.substr(7);  // NATS lists repeat the scheme
+            if (a.empty() || a.find_first_of(" \t/") != std::string::npos) {
+                return InvalidArgument("cluster.bus: '" + a + "' is not host:port");
+            }
+            ++addresses;
+        }
+        if (addresses == 0) return InvalidArgument("cluster.bus: no address after " + std::string(scheme));
+        return Status::Ok();
+    }
+    return InvalidArgument("cluster.bus must start with nats:// or kafka://");
+}
+
+Result<std::optional<ServeClusterConfig>> ParseCluster(const json& top) {
+    Section cluster(top, "cluster");
+    FG_RETURN_IF_ERROR(cluster.Check({"bus", "regions", "group", "status_interval_s", "workers_group", "replicas"}));
+    if (!top.contains("cluster") || top.at("cluster").is_null()) return std::optional<ServeClusterConfig>();
+    ServeClusterConfig c;
+    FG_RETURN_IF_ERROR(cluster.Str("bus", c.bus));
+    if (c.bus.empty()) return InvalidArgument("cluster.bus is required (nats://host:port or kafka://host:port)");
+    FG_RETURN_IF_ERROR(CheckBusUrl(c.bus));
+    FG_RETURN_IF_ERROR(cluster.Strings("regions", c.regions));
+    if (c.regions.empty()) return InvalidArgument("cluster.regions must name at least one region");
+    std::set<std::string> seen;
+    for (const std::string& r : c.regions) {
+        if (!IsToken(r)) {
+            return InvalidArgument("cluster.regions: '" + r + "' is not a region (1..64 of A-Z a-z 0-9 _ -)");
+        }
+        if (!seen.insert(r).second) return InvalidArgument("cluster.regions: '" + r + "' is listed twice");
+    }
+    FG_RETURN_IF_ERROR(cluster.Str("group", c.group));
+    if (!IsToken(c.group)) {
+        return InvalidArgument("cluster.group: '" + c.group + "' is not a group name (1..64 of A-Z a-z 0-9 _ -)");
+    }
+    // Up to a day: a longer gap would make the status-age alert meaningless anyway.
+    FG_RETURN_IF_ERROR(cluster.Int("status_interval_s", c.status_interval_s, 0, 86400));
+    FG_RETURN_IF_ERROR(cluster.Str("workers_group", c.workers_group));
+    if (!IsToken(c.workers_group)) {
+        return InvalidArgument("cluster.workers_group: '" + c.workers_group +
+                               "' is not a group name (1..64 of A-Z a-z 0-9 _ -)");
+    }
+    FG_RETURN_IF_ERROR(cluster.Int("replicas", c.replicas, 1, 64));
+    return std::optional<ServeClusterConfig>(std::move(c));
+}
+
+// "nats://user:secret@host:4222" -> "nats://***@host:4222": the summary may be printed or logged.
+std::string MaskUserInfo(std::string url) {
+    for (std::size_t at = url.find('@'); at != std::string::npos; at = url.find('@', at + 1)) {
+        const std::size_t start = url.rfind("://", at);
+        const std::size_t comma = url.rfind(',', at);
+        const std::size_t from = start != std::string::npos && (comma == std::string::npos || start > comma)
+                                     ? start + 3 : (comma == std::string::npos ? 0 : comma + 1);
+        url.replace(from, at - from, "***");
+        at = from + 3;
+    }
+    return url;
+}
 
 Status ApplyEnv(json& j, const GetEnv& getenv) {
     for (const ServeEnvVar& v : ServeEnvVars()) {
@@ -165,6 +240,12 @@ const std::vector<ServeEnvVar>& ServeEnvVars() {
         {"FG_SERVE_ENGINE_THREADS", "engine.threads", "integer"},
         {"FG_SERVE_EVENTS_BACKLOG", "api.events_backlog", "integer"},
         {"FG_SERVE_VERIFY_THRESHOLD", "api.verify_threshold", "number"},
+        {"FG_SERVE_CLUSTER_BUS", "cluster.bus", "string"},
+        {"FG_SERVE_CLUSTER_REGIONS", "cluster.regions", "list"},
+        {"FG_SERVE_CLUSTER_GROUP", "cluster.group", "string"},
+        {"FG_SERVE_CLUSTER_STATUS_INTERVAL_S", "cluster.status_interval_s", "integer"},
+        {"FG_SERVE_CLUSTER_WORKERS_GROUP", "cluster.workers_group", "string"},
+        {"FG_SERVE_CLUSTER_REPLICAS", "cluster.replicas", "integer"},
     };
     return vars;
 }
@@ -247,6 +328,7 @@ Result<ServeConfig> ParseServeConfig(json j, const fs::path& base, const GetEnv&
     FG_RETURN_IF_ERROR(api.Str("liveness_preset", c.api.liveness_preset));
     FG_RETURN_IF_ERROR(api.Num("liveness_threshold", c.api.liveness_threshold, 0.0, 1.0));
     c.api.base_dir = base;
+    FG_ASSIGN_OR_RETURN(c.cluster, ParseCluster(j));
 
     // The rest is a `facegate run` file, streams optional (the API adds them).
     json run = json::object();
@@ -291,7 +373,14 @@ json ServeConfigSummary(const ServeConfig& c) {
             {"engine", {{"pack", c.run.engine.pack}, {"backend", c.run.engine.backend}}},
             {"gallery", {{"db", c.run.gallery.db}}},
             {"streams", streams},
-            {"sinks", c.run.sinks.size()}};
+            {"sinks", c.run.sinks.size()},
+            {"cluster", c.cluster ? json{{"bus", MaskUserInfo(c.cluster->bus)},
+                                         {"regions", c.cluster->regions},
+                                         {"group", c.cluster->group},
+                                         {"status_interval_s", c.cluster->status_interval_s},
+                                         {"workers_group", c.cluster->workers_group},
+                                         {"replicas", c.cluster->replicas}}
+                                  : json(nullptr)}};
 }
 
 }  // namespace fg::api

@@ -140,6 +140,7 @@ void ApiE2eTest::Walk() {
         EXPECT_TRUE(huge == 413 || huge == 0) << huge;
     }
     EXPECT_EQ(Code(Call("GET", "/v1/subjects/nobody")), "not_found");
+    EXPECT_EQ(Code(Call("GET", "/v1/cluster")), "no_cluster");  // no `cluster` section here
 
     // Images go raw and as multipart directly, as base64 JSON through the proxy (prism does not
     // forward binary bodies byte for byte).

@@ -186,10 +186,55 @@ struct ServiceMetrics::Impl {
                             .Name("facegate_audit_records_total")
                             .Help("Records appended to the audit log, by action")
                             .Register(*registry)),
+          cluster_results(prometheus::BuildCounter()
+                              .Name("facegate_cluster_results_total")
+                              .Help("Recognition results read from the bus, by region and decision")
+                              .Register(*registry)),
+          cluster_duplicates(prometheus::BuildCounter()
+                                 .Name("facegate_cluster_result_duplicates_total")
+                                 .Help("Repeated results the bus delivered again and the consumer dropped")
+                                 .Register(*registry)),
+          cluster_connected(prometheus::BuildGauge()
+                                .Name("facegate_cluster_bus_connected")
+                                .Help("1 while a region's results are being read from the bus, else 0")
+                                .Register(*registry)),
+          cluster_nodes(prometheus::BuildGauge()
+                            .Name("facegate_cluster_nodes")
+                            .Help("Cluster nodes that answered the last status gathering, by role")
+                            .Register(*registry)),
+          cluster_shard_replicas(prometheus::BuildGauge()
+                                     .Name("facegate_cluster_shard_replicas")
+                                     .Help("Nodes holding each shard of a sharded gallery (0: nobody)")
+                                     .Register(*registry)),
+          cluster_backlog(prometheus::BuildGauge()
+                              .Name("facegate_cluster_backlog_items")
+                              .Help("Face items waiting for a region's workers")
+                              .Register(*registry)),
+          cluster_redeliveries(prometheus::BuildGauge()
+                                   .Name("facegate_cluster_node_redeliveries")
+                                   .Help("Face items the bus delivered again to a worker, since it started")
+                                   .Register(*registry)),
+          cluster_dedupe_hits(prometheus::BuildGauge()
+                                  .Name("facegate_cluster_node_dedupe_hits")
+                                  .Help("Redelivered items a worker answered from its result cache, since it started")
+                                  .Register(*registry)),
+          cluster_edge_buffered(prometheus::BuildGauge()
+                                    .Name("facegate_cluster_edge_buffered_items")
+                                    .Help("Face items an edge holds in its disk buffer (the bus was unreachable)")
+                                    .Register(*registry)),
+          cluster_applied_change(prometheus::BuildGauge()
+                                     .Name("facegate_cluster_node_applied_change")
+                                     .Help("Gallery change log position a worker has applied")
+                                     .Register(*registry)),
+          cluster_status_age(prometheus::BuildGauge()
+                                 .Name("facegate_cluster_status_age_seconds")
+                                 .Help("Seconds since serve last gathered the cluster's node statuses")
+                                 .Register(*registry)),
           routes(l.max_routes),
           audit_actions(l.max_label_values),
           queues(l.max_label_values),
-          pools(l.max_label_values) {
+          pools(l.max_label_values),
+          regions(l.max_label_values) {
         // Series that exist from the start, so dashboards and rates see 0 rather than nothing.
         for (const Stage s : kStages) {
             stages[static_cast<int>(s)] =
@@ -267,6 +312,17 @@ struct ServiceMetrics::Impl {
     Family<Counter>& http_requests;
     Family<Histogram>& http_duration;
     Family<Counter>& audit_records;
+    Family<Counter>& cluster_results;
+    Family<Counter>& cluster_duplicates;
+    Family<Gauge>& cluster_connected;
+    Family<Gauge>& cluster_nodes;
+    Family<Gauge>& cluster_shard_replicas;
+    Family<Gauge>& cluster_backlog;
+    Family<Gauge>& cluster_redeliveries;
+    Family<Gauge>& cluster_dedupe_hits;
+    Family<Gauge>& cluster_edge_buffered;
+    Family<Gauge>& cluster_applied_change;
+    Family<Gauge>& cluster_status_age;
 
     std::array<Histogram*, kStages.size()> stages{};
     std::array<Counter*, kOutcomes.size()> outcomes{};
@@ -280,6 +336,10 @@ struct ServiceMetrics::Impl {
     CappedValues audit_actions;
     CappedValues queues;
     CappedValues pools;
+    CappedValues regions;
+    // The per-node series of the last status gathering, keyed by node id.
+    std::map<std::string, std::vector<std::pair<Family<Gauge>*, Gauge*>>> cluster_node_series;
+    std::map<std::string, int> cluster_gallery_shards;  // gallery -> S last seen
 };
 
 ServiceMetrics::ServiceMetrics(MetricsLimits limits) : impl_(std::make_unique<Impl>(limits)) {}
@@ -392,6 +452,89 @@ std::function<void(const std::string&, int, double)> ServiceMetrics::HttpObserve
 void ServiceMetrics::RecordAudit(std::string_view action) {
     std::lock_guard lock(impl_->mu);
     impl_->audit_records.Add({{"action", impl_->audit_actions.Get(action)}}).Increment();
+}
+
+void ServiceMetrics::RecordClusterResult(std::string_view region, std::string_view decision) {
+    const bool known = decision == "known" || decision == "unknown" || decision == "spoof";
+    std::lock_guard lock(impl_->mu);
+    impl_->cluster_results.Add({{"region", impl_->regions.Get(region)}, {"decision", known ? std::string(decision) : "other"}})
+        .Increment();
+}
+
+void ServiceMetrics::AddClusterDuplicates(std::string_view region, std::uint64_t count) {
+    std::lock_guard lock(impl_->mu);
+    // Added even for 0, so the series exists (and rates read 0) from the consumer's start.
+    impl_->cluster_duplicates.Add({{"region", impl_->regions.Get(region)}}).Increment(static_cast<double>(count));
+}
+
+void ServiceMetrics::SetClusterConnected(std::string_view region, bool connected) {
+    std::lock_guard lock(impl_->mu);
+    impl_->cluster_connected.Add({{"region", impl_->regions.Get(region)}}).Set(connected ? 1 : 0);
+}
+
+void ServiceMetrics::SetClusterStatus(const ClusterStatusSample& sample) {
+    Impl& m = *impl_;
+    std::lock_guard lock(m.mu);
+    // Fixed roles (a role this version does not know counts as "other"), all always shown.
+    std::map<std::string, int> roles = {{"worker", 0}, {"edge", 0}, {"other", 0}};
+    for (const auto& n : sample.nodes) ++roles[n.role == "worker" || n.role == "edge" ? n.role : "other"];
+    for (const auto& [role, count] : roles) m.cluster_nodes.Add({{"role", role}}).Set(count);
+
+    // Shards: a gallery seen now sets each of its S shards (fewer than before: the old ones go);
+    // one not seen any more reads 0 replicas until restart.
+    std::set<std::string> seen_galleries;
+    for (const auto& g : sample.galleries) {
+        seen_galleries.insert(g.name);
+        auto prev = m.cluster_gallery_shards.find(g.name);
+        const int shards = static_cast<int>(g.replicas.size());
+        if (prev != m.cluster_gallery_shards.end()) {
+            for (int s = shards; s < prev->second; ++s)
+                m.cluster_shard_replicas.Remove(&m.cluster_shard_replicas.Add({{"gallery", g.name}, {"shard", std::to_string(s)}}));
+        }
+        for (int s = 0; s < shards; ++s)
+            m.cluster_shard_replicas.Add({{"gallery", g.name}, {"shard", std::to_string(s)}}).Set(g.replicas[std::size_t(s)]);
+        m.cluster_gallery_shards[g.name] = shards;
+    }
+    for (const auto& [name, shards] : m.cluster_gallery_shards) {
+        if (seen_galleries.count(name)) continue;
+        for (int s = 0; s < shards; ++s)
+            m.cluster_shard_replicas.Add({{"gallery", name}, {"shard", std::to_string(s)}}).Set(0);
+    }
+
+    for (const auto& [region, items] : sample.backlogs) m.cluster_backlog.Add({{"region", m.regions.Get(region)}}).Set(items);
+
+    // Per node: rebuilt from the answers; nodes that did not answer lose their series.
+    std::map<std::string, std::vector<std::pair<Family<Gauge>*, Gauge*>>> now;
+    for (const auto& n : sample.nodes) {
+        if (static_cast<int>(now.size()) >= m.limits.max_cluster_nodes) break;
+        if (now.count(n.node)) continue;  // a duplicate id: the first answer wins
+        auto& series = now[n.node];
+        const prometheus::Labels nr = {{"node", n.node}, {"region", n.region}};
+        const auto set = [&series](Family<Gauge>& f, const prometheus::Labels& l, double v) {
+            Gauge* g = &f.Add(l);
+            g->Set(v);
+            series.emplace_back(&f, g);
+        };
+        if (n.role == "worker") {
+            set(m.cluster_applied_change, {{"node", n.node}}, static_cast<double>(n.applied_change));
+            if (n.redelivered) set(m.cluster_redeliveries, nr, *n.redelivered);
+            if (n.republished) set(m.cluster_dedupe_hits, nr, *n.republished);
+        }
+        if (n.role == "edge" && n.buffer_depth) set(m.cluster_edge_buffered, nr, *n.buffer_depth);
+    }
+    for (const auto& [node, series] : m.cluster_node_series) {
+        auto it = now.find(node);
+        for (const auto& [family, gauge] : series) {
+            const bool kept = it != now.end() && std::find(it->second.begin(), it->second.end(),
+                                                           std::make_pair(family, gauge)) != it->second.end();
+            if (!kept) family->Remove(gauge);
+        }
+    }
+    m.cluster_node_series = std::move(now);
+}
+
+void ServiceMetrics::SetClusterStatusAge(double seconds) {
+    impl_->cluster_status_age.Add({}).Set(std::max(0.0, seconds));
 }
 
 std::string ServiceMetrics::Serialize() const {

@@ -42,7 +42,7 @@ using Clock = std::chrono::steady_clock;
 const std::filesystem::path kDeploy = FG_DEPLOY_DIR;
 
 // Synthetic traffic through every feeding path, advancing like a live service: two streams,
-// frames with stage times, decisions with scores, HTTP requests, audit records.
+// frames with stage times, decisions with scores, HTTP requests, audit records, bus results.
 class Traffic {
   public:
     explicit Traffic(std::shared_ptr<ServiceMetrics> m) : m_(std::move(m)), observer_(m_) {
@@ -92,6 +92,23 @@ class Traffic {
         m_->SetGallerySize(4, 12 + step_ % 3);
         m_->SetComputeQueueDepth(step_ % 4);
         m_->AddInferenceBusySeconds("compute", 0.05);
+        // serve beside the cluster: results read from the bus.
+        m_->SetClusterConnected("hq", true);
+        m_->RecordClusterResult("hq", "known");
+        m_->RecordClusterResult("hq", step_ % 2 == 0 ? "unknown" : "spoof");
+        m_->AddClusterDuplicates("hq", step_ % 3 == 0 ? 1 : 0);
+        // ... and its status poller: two workers holding gallery "main" (S = 2) and one edge.
+        ClusterStatusSample cs;
+        const double n = step_;
+        cs.nodes = {{.node = "w1", .role = "worker", .region = "hq", .applied_change = step_,
+                     .redelivered = n, .republished = n / 2},
+                    {.node = "w2", .role = "worker", .region = "hq", .applied_change = step_,
+                     .redelivered = 0, .republished = 0},
+                    {.node = "e1", .role = "edge", .region = "hq", .buffer_depth = double(step_ % 7)}};
+        cs.galleries = {{.name = "main", .replicas = {2, 1}}};
+        cs.backlogs = {{"hq", double(10 * step_)}};
+        m_->SetClusterStatus(cs);
+        m_->SetClusterStatusAge(0.5);
     }
 
     pipeline::PipelineStats Stats() const {
@@ -118,7 +135,7 @@ TEST(Promtool, CheckMetricsAcceptsAPopulatedScrape) {
     testing::TmpDir dir;
     const auto file = dir / "scrape.txt";
     std::ofstream(file) << m->Serialize();
-    EXPECT_EQ(Families(m->Serialize()), kFamilies);
+    EXPECT_EQ(Families(m->Serialize()), AllFamilies());
     const Output out = RunTool({promtool.string(), "check", "metrics"}, file.string());
     EXPECT_EQ(out.exit_code, 0) << out.text;
     EXPECT_EQ(out.text, "") << "lint findings:\n" << out.text;
@@ -211,7 +228,7 @@ TEST(Prometheus, ScrapesEveryFamilyAndAnswersTheDashboardAndRules) {
 
     // One instant query per family of the scrape (histograms through their buckets).
     const auto families = Families(metrics->Serialize());
-    ASSERT_EQ(families, kFamilies);
+    ASSERT_EQ(families, AllFamilies());
     for (const auto& [name, type] : families) {
         const std::string q = type == "histogram" ? name + "_bucket" : name;
         const auto answer = Query(client, q);

@@ -104,6 +104,29 @@ inline const std::map<std::string, std::string> kFamilies = {
     {"facegate_audit_records_total", "counter"},
 };
 
+// Families that exist only when serve reads the cluster's results (its `cluster` section).
+inline const std::map<std::string, std::string> kClusterFamilies = {
+    {"facegate_cluster_results_total", "counter"},
+    {"facegate_cluster_result_duplicates_total", "counter"},
+    {"facegate_cluster_bus_connected", "gauge"},
+    // Its status poller (cluster.status_interval_s): the nodes' answers and the backlogs.
+    {"facegate_cluster_nodes", "gauge"},
+    {"facegate_cluster_shard_replicas", "gauge"},
+    {"facegate_cluster_backlog_items", "gauge"},
+    {"facegate_cluster_node_redeliveries", "gauge"},
+    {"facegate_cluster_node_dedupe_hits", "gauge"},
+    {"facegate_cluster_edge_buffered_items", "gauge"},
+    {"facegate_cluster_node_applied_change", "gauge"},
+    {"facegate_cluster_status_age_seconds", "gauge"},
+};
+
+/// kFamilies and kClusterFamilies: a scrape of serve with a `cluster` section.
+inline std::map<std::string, std::string> AllFamilies() {
+    std::map<std::string, std::string> all = kFamilies;
+    all.insert(kClusterFamilies.begin(), kClusterFamilies.end());
+    return all;
+}
+
 // A Prometheus server process on loopback; stopped (SIGTERM, then SIGKILL) by the destructor.
 class PrometheusProcess {
   public:

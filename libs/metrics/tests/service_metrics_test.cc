@@ -248,6 +248,57 @@ TEST(ServiceMetrics, ConcurrentUpdatesAreAllCounted) {
     EXPECT_EQ(Value(*m, "facegate_audit_records_total{action=\"identify\"}"), kThreads * kEach);
 }
 
+TEST(ServiceMetrics, ClusterStatusGaugesFollowTheNodesThatAnswer) {
+    ServiceMetrics m;
+    EXPECT_EQ(m.Serialize().find("facegate_cluster_nodes"), std::string::npos);  // no poller, no family
+    ClusterStatusSample s;
+    s.nodes = {{.node = "w1", .role = "worker", .region = "hq", .applied_change = 12, .redelivered = 3, .republished = 1},
+               {.node = "w2", .role = "worker", .region = "hq", .applied_change = 11},
+               {.node = "e1", .role = "edge", .region = "hq", .buffer_depth = 40},
+               {.node = "x", .role = "probe", .region = "hq"}};
+    s.galleries = {{.name = "main", .replicas = {2, 1}}};
+    s.backlogs = {{"hq", 250}};
+    m.SetClusterStatus(s);
+    m.SetClusterStatusAge(1.5);
+    EXPECT_EQ(Value(m, "facegate_cluster_nodes{role=\"worker\"}"), 2);
+    EXPECT_EQ(Value(m, "facegate_cluster_nodes{role=\"edge\"}"), 1);
+    EXPECT_EQ(Value(m, "facegate_cluster_nodes{role=\"other\"}"), 1);
+    EXPECT_EQ(Value(m, "facegate_cluster_shard_replicas{gallery=\"main\",shard=\"0\"}"), 2);
+    EXPECT_EQ(Value(m, "facegate_cluster_shard_replicas{gallery=\"main\",shard=\"1\"}"), 1);
+    EXPECT_EQ(Value(m, "facegate_cluster_backlog_items{region=\"hq\"}"), 250);
+    EXPECT_EQ(Value(m, "facegate_cluster_node_redeliveries{node=\"w1\",region=\"hq\"}"), 3);
+    EXPECT_EQ(Value(m, "facegate_cluster_node_dedupe_hits{node=\"w1\",region=\"hq\"}"), 1);
+    EXPECT_EQ(Value(m, "facegate_cluster_node_applied_change{node=\"w2\"}"), 11);
+    EXPECT_EQ(Value(m, "facegate_cluster_edge_buffered_items{node=\"e1\",region=\"hq\"}"), 40);
+    EXPECT_EQ(Value(m, "facegate_cluster_status_age_seconds"), 1.5);
+    // w2 did not report the counters: no series rather than a made-up 0.
+    EXPECT_FALSE(Sample(m.Serialize(), "facegate_cluster_node_redeliveries{node=\"w2\",region=\"hq\"}"));
+
+    // w1 and the edge stop answering: their series go, shard 0 drops to one replica; then the
+    // gallery disappears altogether: its shards read 0.
+    s.nodes = {{.node = "w2", .role = "worker", .region = "hq", .applied_change = 13}};
+    s.galleries = {{.name = "main", .replicas = {1, 1}}};
+    m.SetClusterStatus(s);
+    const std::string text = m.Serialize();
+    EXPECT_FALSE(Sample(text, "facegate_cluster_node_redeliveries{node=\"w1\",region=\"hq\"}")) << text;
+    EXPECT_FALSE(Sample(text, "facegate_cluster_node_applied_change{node=\"w1\"}")) << text;
+    EXPECT_FALSE(Sample(text, "facegate_cluster_edge_buffered_items{node=\"e1\",region=\"hq\"}")) << text;
+    EXPECT_EQ(Value(m, "facegate_cluster_node_applied_change{node=\"w2\"}"), 13);
+    EXPECT_EQ(Value(m, "facegate_cluster_nodes{role=\"edge\"}"), 0);
+    EXPECT_EQ(Value(m, "facegate_cluster_shard_replicas{gallery=\"main\",shard=\"0\"}"), 1);
+    s = {};
+    m.SetClusterStatus(s);
+    EXPECT_EQ(Value(m, "facegate_cluster_shard_replicas{gallery=\"main\",shard=\"0\"}"), 0);
+    EXPECT_EQ(Value(m, "facegate_cluster_shard_replicas{gallery=\"main\",shard=\"1\"}"), 0);
+    EXPECT_EQ(Value(m, "facegate_cluster_nodes{role=\"worker\"}"), 0);
+    EXPECT_EQ(Value(m, "facegate_cluster_backlog_items{region=\"hq\"}"), 250);  // not answered: last value
+    // Resharded to S = 1: the shard that no longer exists goes.
+    s.galleries = {{.name = "main", .replicas = {2}}};
+    m.SetClusterStatus(s);
+    EXPECT_EQ(Value(m, "facegate_cluster_shard_replicas{gallery=\"main\",shard=\"0\"}"), 2);
+    EXPECT_FALSE(Sample(m.Serialize(), "facegate_cluster_shard_replicas{gallery=\"main\",shard=\"1\"}"));
+}
+
 TEST(ServiceMetrics, NamesOfStagesAndOutcomes) {
     EXPECT_EQ(StageName(Stage::kEndToEnd), "end_to_end");
     EXPECT_EQ(StageName(Stage::kSelect), "select");

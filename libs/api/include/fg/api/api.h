@@ -97,6 +97,13 @@ struct ApiContext {
     ApiOptions options;
     /// When set, GET /metrics (scope read) answers its text (Prometheus exposition format).
     std::function<std::string()> metrics;
+    /// When set, /readyz adds its answer as "cluster" (serve's bus result consumer). It never
+    /// changes readiness: a bus that is down must not take serve's own API out of service.
+    std::function<nlohmann::json()> cluster_status;
+    /// When set, GET /v1/cluster answers the last gathered cluster status (the document of
+    /// `facegate cluster status --json`), or null before the first gathering (503). Unset: 409
+    /// no_cluster (no `cluster` section, or its status_interval_s is 0).
+    std::function<nlohmann::json()> cluster_snapshot;
     /// /readyz answers 503 once this is false (shutting down).
     std::atomic<bool> accepting{true};
     /// api/openapi.json as embedded at build time (set by AddRoutes when empty).

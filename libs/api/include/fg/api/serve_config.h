@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The one config file of `facegate serve` (docs/serve-config.md): HTTP server (listen, TLS,
-// threads, limits, CORS, rate limit), API keys, audit log, API settings, plus everything of a
+// threads, limits, CORS, rate limit), API keys, audit log, API settings, the scale-out results
+// it shows (cluster), plus everything of a
 // `facegate run` file (engine, gallery, streams, pipeline, sinks). Every field has a default;
 // every error names the field; FG_SERVE_<NAME> environment variables override single fields.
 #pragma once
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,20 @@
 
 namespace fg::api {
 
+/// The `cluster` section: serve reads the recognition results the workers of these regions put
+/// on the bus (docs/scale.md, "Serve beside the cluster").
+struct ServeClusterConfig {
+    std::string bus;                   ///< nats://host:port[,...] or kafka://host:port[,...]
+    std::vector<std::string> regions;  ///< routing tokens, at least one, no repeats
+    std::string group = "serve";       ///< the consumer group (a token): one per serve
+    /// Seconds between gathering the nodes' statuses and the regions' backlogs into the
+    /// facegate_cluster_* gauges and GET /v1/cluster (0: off). NATS only (Kafka has no
+    /// request/reply).
+    int status_interval_s = 15;
+    std::string workers_group = "workers";  ///< the workers' work-queue group, for the backlog
+    int replicas = 2;                       ///< replicas each shard should have (shard health)
+};
+
 struct ServeConfig {
     server::ServerConfig server;
     std::string keys_file;        ///< auth.keys_file: the API key store ("" = `facegate keys`' default)
@@ -31,6 +47,7 @@ struct ServeConfig {
     ApiOptions api;
     std::size_t events_backlog = 1000;  ///< api.events_backlog: events kept for Last-Event-ID
     pipeline::RunConfig run;            ///< engine, gallery, streams, pipeline, sinks
+    std::optional<ServeClusterConfig> cluster;  ///< unset: no results read from a bus
     /// Each configured stream's JSON as written (GET /v1/streams/{id} shows it).
     std::map<std::string, nlohmann::json> stream_specs;
 };

@@ -9,15 +9,18 @@
 //   fg::server::Server::Create(server_config, router, m->HttpObserver());
 //   GET /metrics: m->Collect(pipeline->Stats()); return m->Serialize();
 //
-// Privacy: labels carry stream ids, stages, outcomes, routes and states only; never images,
+// Privacy: labels carry stream ids, stages, outcomes, routes, states and bus regions only; never images,
 // embeddings, names or subject ids.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "fg/pipeline/config.h"
 #include "fg/pipeline/event_emitter.h"
@@ -40,6 +43,29 @@ std::string_view OutcomeName(Outcome outcome);
 struct MetricsLimits {
     int max_routes = 64;
     int max_label_values = 32;  ///< per family, for audit actions, queues, pools
+    int max_cluster_nodes = 1000;  ///< nodes with per-node series (the rest are counted only)
+};
+
+/// One gathering of the cluster's node statuses and backlogs (serve's status poller), plain
+/// data so this library stays free of the cluster's: ServiceMetrics::SetClusterStatus.
+struct ClusterStatusSample {
+    struct Node {
+        std::string node;
+        std::string role;  ///< "worker", "edge"
+        std::string region;
+        std::int64_t applied_change = 0;
+        // The node's own cumulative counters; unset when it does not report them.
+        std::optional<double> redelivered;   ///< worker "redelivered"
+        std::optional<double> republished;   ///< worker "republished" (dedupe hits)
+        std::optional<double> buffer_depth;  ///< edge "buffer_depth"
+    };
+    struct Gallery {
+        std::string name;
+        std::vector<int> replicas;  ///< per shard 0..S-1: how many nodes hold it
+    };
+    std::vector<Node> nodes;
+    std::vector<Gallery> galleries;                   ///< the sharded galleries seen now
+    std::vector<std::pair<std::string, double>> backlogs;  ///< region, items (regions that answered)
 };
 
 /// Thread-safety: every method may be called from any thread at once (prometheus-cpp metrics
@@ -87,6 +113,26 @@ class ServiceMetrics {
     std::function<void(const std::string&, int, double)> HttpObserver();
     /// One audit record appended; `action` is its kind ("identify", "enroll", "key_create"...).
     void RecordAudit(std::string_view action);
+
+    // --- scale-out: serve reading the cluster's results (docs/scale.md) ---
+    /// One recognition result read from the bus: facegate_cluster_results_total{region,
+    /// decision} (`decision` is known, unknown or spoof; anything else counts as "other").
+    void RecordClusterResult(std::string_view region, std::string_view decision);
+    /// Repeats the region's result consumer dropped since the last call:
+    /// facegate_cluster_result_duplicates_total{region}.
+    void AddClusterDuplicates(std::string_view region, std::uint64_t count);
+    /// facegate_cluster_bus_connected{region}: 1 while the region's results are being read.
+    void SetClusterConnected(std::string_view region, bool connected);
+
+    /// The gauges of one status gathering: facegate_cluster_nodes{role},
+    /// facegate_cluster_shard_replicas{gallery,shard}, facegate_cluster_backlog_items{region} and
+    /// the per-node facegate_cluster_node_* / facegate_cluster_edge_buffered_items series. Nodes
+    /// absent from `sample` lose their series; shards of a gallery absent from it read 0 (until
+    /// restart: a gallery nobody holds is an outage, not a removal); a region whose backlog is
+    /// missing keeps its last value (its age shows in facegate_cluster_status_age_seconds).
+    void SetClusterStatus(const ClusterStatusSample& sample);
+    /// facegate_cluster_status_age_seconds: since the last successful gathering.
+    void SetClusterStatusAge(double seconds);
 
     /// The text exposition format (version 0.0.4) of every family.
     std::string Serialize() const;
