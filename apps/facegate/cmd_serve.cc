@@ -22,6 +22,7 @@
 #include "fg/base/log.h"
 #include "fg/bus/bus.h"
 #include "fg/cluster/bus_url.h"
+#include "fg/cluster/change_stream.h"
 #include "fg/cluster/cluster_status.h"
 #include "fg/cluster/result_consumer.h"
 #include "fg/events/event.h"
@@ -123,6 +124,8 @@ class ClusterFeed {
         if (connector_.joinable()) connector_.join();
         for (auto& c : consumers_) c->Stop();
         consumers_.clear();
+        if (relay_) relay_->Stop();
+        relay_.reset();
         bus_.reset();
     }
 
@@ -219,6 +222,12 @@ class ClusterFeed {
                 continue;
             }
             consumers_.push_back(std::move(c));
+        }
+        // This node writes the system of record: its change log goes on the bus as the gallery's
+        // change stream, which wakes the workers' shard replicas (docs/scale.md).
+        if (sinks_.gallery) {
+            relay_ = std::make_unique<cluster::ChangeRelay>(cluster::ChangeRelayConfig{}, *bus_, sinks_.gallery);
+            if (Status st = relay_->Start(); !st.ok()) spdlog::error("cluster: change stream: {}", st.ToString());
         }
         if (consumers_.size() == config_.regions.size()) {
             spdlog::info("cluster: reading the results of {} region(s) as group {}", consumers_.size(), config_.group);
@@ -351,6 +360,7 @@ class ClusterFeed {
     std::atomic<bool> connected_{false};  ///< bus_ and consumers_ are set (then never change until Stop)
     std::unique_ptr<bus::Bus> bus_;
     std::vector<std::unique_ptr<cluster::ResultConsumer>> consumers_;
+    std::unique_ptr<cluster::ChangeRelay> relay_;  // publishes the gallery's change log
     mutable std::mutex mu_;  // guards regions_
     std::vector<Region> regions_;
     std::thread connector_;

@@ -3,6 +3,7 @@
 //                          face items from the bus in, one result per item out
 // facegate worker results  the results of a region as JSON lines (each item once)
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -17,6 +18,7 @@
 #include "common.h"
 #include "stream_root.h"
 #include "fg/cluster/bus_url.h"
+#include "fg/cluster/change_stream.h"
 #include "fg/cluster/cluster_status.h"
 #include "fg/cluster/embedders.h"
 #include "fg/cluster/result_consumer.h"
@@ -54,6 +56,7 @@ struct WorkerArgs {
     std::string hold;               ///< shards this worker holds ("0,2", "0-3", "all"; "" = none)
     std::string gallery_name = "main";
     int query_timeout_ms = 500;
+    int follow_ms = 500;            ///< the gallery's change-log poll (the bus stream wakes it sooner)
     GalleryLocation gallery{.db = {}, .key_file = {}, .key_env = "FG_GALLERY_KEY", .create = false};
     EngineOptions engine;
 };
@@ -122,7 +125,7 @@ Result<ShardReplicas> OpenShardReplicas(const WorkerArgs& a) {
             a.gallery, a.engine, [s, shards](std::string_view id) { return cluster::ShardOf(id, shards) == s; });
         if (!g.ok()) return g.status().WithContext("shard " + std::to_string(s));
         std::shared_ptr<gallery::Gallery> replica = std::move(*g);
-        FG_RETURN_IF_ERROR(replica->StartFollowing(std::chrono::milliseconds(500)));
+        FG_RETURN_IF_ERROR(replica->StartFollowing(std::chrono::milliseconds(a.follow_ms)));
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         spdlog::info("worker: shard {}/{} loaded: {} templates at change {} in {:.2f} s", s, a.shards,
                      replica->templates_in_memory(), replica->applied_change(), secs);
@@ -168,7 +171,7 @@ int RunWorker(const WorkerArgs& a) {
         rc.engine = a.engine;
         // Sharded: the worker holds only its shards (below), never the whole gallery.
         if (!sharded) rc.gallery = a.gallery;
-        rc.gallery_follow = std::chrono::milliseconds(500);  // enrollments seen within ~1 s
+        rc.gallery_follow = std::chrono::milliseconds(a.follow_ms);  // enrollments seen within ~1 s
         rc.history.enabled = false;
         Result<StreamRoot> r = StreamRoot::Build(rc);
         if (!r.ok()) return Fail(r.status());
@@ -220,6 +223,20 @@ int RunWorker(const WorkerArgs& a) {
                                              .keys = keys},
             (*b)->rpc(), shard_server.get());
         identifier = sharded_identifier;
+    }
+
+    // The gallery's change stream on the bus wakes the replicas at once (serve publishes it);
+    // their own 500 ms poll of the change log stays as the safety net.
+    std::vector<std::shared_ptr<gallery::Gallery>> followed = shard_replicas.replicas;
+    if (root && root->gallery) followed.push_back(root->gallery);
+    std::unique_ptr<cluster::ChangeListener> changes;
+    if (!followed.empty()) {
+        std::string group = "replica_" + worker_id;  // each worker needs every change
+        for (char& ch : group)
+            if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-') ch = '_';
+        changes = std::make_unique<cluster::ChangeListener>(cluster::ChangeListenerConfig{.group = group.substr(0, 64)},
+                                                            **b, followed);
+        if (Status st = changes->Start(); !st.ok()) return Fail(st);
     }
 
     cluster::WorkerConfig wc;
@@ -276,6 +293,7 @@ int RunWorker(const WorkerArgs& a) {
     spdlog::info("worker {}: stopping (finishing the items in hand)", worker_id);
     status.Stop();
     worker.Stop();
+    if (changes) changes->Stop();
     // The shard replicas stop answering only after the worker stopped asking: another worker's
     // query in flight is routed to the other replicas from here on.
     if (shard_server) shard_server->Stop();
@@ -363,6 +381,9 @@ void RegisterWorkerCommands(CLI::App& app, Action& action) {
         ->check(CLI::Range(1, cluster::kMaxShards));
     cmd->add_option("--hold", wa->hold, "Shards this worker holds and serves, e.g. 0,2 or 0-3 or all (default none)");
     cmd->add_option("--gallery-name", wa->gallery_name, "Sharded gallery name on the bus (default main)");
+    cmd->add_option("--follow-ms", wa->follow_ms,
+                    "How often the gallery's change log is polled (the bus's change stream wakes it sooner)")
+        ->check(CLI::Range(50, 3600000));
     cmd->add_option("--query-timeout-ms", wa->query_timeout_ms,
                     "Sharded: one attempt's wait for a shard replica (a dead replica costs this much once)")
         ->check(CLI::Range(10, 60000));

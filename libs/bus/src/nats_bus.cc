@@ -412,6 +412,9 @@ class NatsBus final : public Bus {
         cc.AckPolicy = js_AckExplicit;
         cc.DeliverPolicy = js_DeliverAll;
         cc.MaxDeliver = config_.max_deliver;
+        // One gallery-change consumer per worker (each needs every change): the server forgets
+        // one whose worker has been gone an hour, so restarts under new ids leave nothing behind.
+        if (sub.topic == Topic::kGalleryChanges) cc.InactiveThreshold = Ns(std::chrono::hours(1));
         std::vector<std::int64_t> backoff;
         for (milliseconds b : config_.backoff) backoff.push_back(Ns(b));
         // The server takes the first backoff step as the ack wait.

@@ -14,6 +14,8 @@
 #include <gtest/gtest.h>
 
 #include "../../gallery/tests/test_util.h"
+#include "fake_bus.h"
+#include "fg/cluster/change_stream.h"
 #include "fg/cluster/cluster_status.h"
 #include "fg/cluster/shard.h"
 #include "fg/cluster/shard_server.h"
@@ -371,6 +373,58 @@ TEST(ShardServer, AnswersErrorsAsReplies) {
     EXPECT_EQ(server.stats().errors, 3u);
     ShardServer kafka({.gallery = "main", .shards = 2, .replica_id = "w"}, nullptr);
     EXPECT_EQ(kafka.Start().code(), StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace fg::cluster
+
+namespace fg::cluster {
+namespace {
+
+TEST(ChangeStream, TheRelayPublishesTheLogAndTheListenerWakesTheReplicas) {
+    Fixture f(30);
+    testing::FakeBus bus;
+    // Replicas that do not poll: only the change stream moves them here.
+    std::vector<std::shared_ptr<gallery::Gallery>> replicas = {f.Replica(0, 2), f.Replica(1, 2)};
+    ChangeRelay relay({.region = "hq", .backfill = 0}, bus, std::shared_ptr<const gallery::Gallery>(f.full.get(), [](auto*) {}));
+    ASSERT_EQ(*relay.PublishPending(), 0);  // starts at the log's end (backfill 0)
+    gallery::NewFace face{.embedding = Sample(500, 0), .quality = -1, .source = "t"};
+    ASSERT_TRUE(f.full->Enroll("late", {.model_id = kModel}, {&face, 1}).ok());
+    ASSERT_TRUE(f.full->UpdateSettings([&] {
+                           auto s = f.full->settings();
+                           s.threshold = 0.41f;
+                           return s;
+                       }())
+                    .ok());
+    ASSERT_EQ(*relay.PublishPending(), 2);
+    ASSERT_EQ(*relay.PublishPending(), 0);
+    auto msgs = bus.Messages(bus::Topic::kGalleryChanges, "hq");
+    ASSERT_EQ(msgs.size(), 2u);
+    EXPECT_EQ(msgs[0].id, "gallery/" + std::to_string(*f.full->last_change() - 1));
+    EXPECT_EQ(msgs[1].data.find("0.41"), std::string::npos);  // ids and kinds only
+
+    ChangeListener listener({.group = "w1", .region = "hq", .fetch_wait = std::chrono::milliseconds(10)}, bus, replicas);
+    auto consumer = bus.Subscribe({.topic = bus::Topic::kGalleryChanges, .region = "hq", .group = "w1"});
+    ASSERT_TRUE(consumer.ok());
+    ASSERT_EQ(*listener.Poll(**consumer), 2);
+    for (const auto& r : replicas) {
+        EXPECT_EQ(r->applied_change(), *f.full->last_change());
+        EXPECT_FLOAT_EQ(r->settings().threshold, 0.41f);
+    }
+    const int home = ShardOf("late", 2);
+    EXPECT_EQ(replicas[std::size_t(home)]->Nearest(Probe(Sample(500, 1)), 1)->front().subject_id, "late");
+    EXPECT_EQ(listener.stats().refreshes, 2u);
+    // A repeat (a relay restart's backfill) finds the replicas current: nothing to do.
+    ChangeRelay again({.region = "hq", .backfill = 5}, bus, std::shared_ptr<const gallery::Gallery>(f.full.get(), [](auto*) {}));
+    bus.SetDedupe(false);
+    ASSERT_GE(*again.PublishPending(), 2);
+    ASSERT_GE(*listener.Poll(**consumer), 2);
+    EXPECT_EQ(listener.stats().refreshes, 2u);
+    EXPECT_GE(listener.stats().stale, 2u);
+    // Junk on the stream is terminated and counted, never blocks it.
+    ASSERT_TRUE(bus.Publish({.topic = bus::Topic::kGalleryChanges, .region = "hq"}, "junk", "not an envelope").ok());
+    ASSERT_EQ(*listener.Poll(**consumer), 1);
+    EXPECT_EQ(listener.stats().errors, 1u);
 }
 
 }  // namespace
