@@ -39,6 +39,11 @@ struct EdgeArgs {
     std::string bus = "nats://127.0.0.1:4222";
     std::string region = "default";
     std::string node_id;  ///< name in `cluster status` (default edge-<region>-<epoch>)
+    // Passive liveness per track (it needs the whole frame, so it runs here); the fused verdict
+    // travels in every face item and the worker decides spoof / not yet live from it.
+    bool liveness = false;
+    std::string liveness_preset;
+    float liveness_threshold = 0.5f;
     std::vector<std::string> streams;  ///< id=url
     std::string buffer_dir;
     double buffer_max_mb = 256;
@@ -69,6 +74,9 @@ Status LoadEdgeConfig(const std::string& file, EdgeArgs& a, const CLI::App& cmd)
             if (k == "bus") { if (!given("--bus")) a.bus = v.get<std::string>(); }
             else if (k == "region") { if (!given("--region")) a.region = v.get<std::string>(); }
             else if (k == "node_id") { if (!given("--node-id")) a.node_id = v.get<std::string>(); }
+            else if (k == "liveness") { if (!given("--liveness")) a.liveness = v.get<bool>(); }
+            else if (k == "liveness_preset") { if (!given("--liveness-preset")) a.liveness_preset = v.get<std::string>(); }
+            else if (k == "liveness_threshold") { if (!given("--liveness-threshold")) a.liveness_threshold = v.get<float>(); }
             else if (k == "buffer_dir") { if (!given("--buffer-dir")) a.buffer_dir = v.get<std::string>(); }
             else if (k == "buffer_max_mb") { if (!given("--buffer-max-mb")) a.buffer_max_mb = v.get<double>(); }
             else if (k == "buffer_max_items") { if (!given("--buffer-max-items")) a.buffer_max_items = v.get<std::uint64_t>(); }
@@ -211,6 +219,10 @@ int RunEdge(EdgeArgs a, const CLI::App& cmd) {
     if (!a.bus.starts_with("nats://") && !a.bus.starts_with("tls://") && !a.bus.starts_with("kafka://"))
         return Fail(MakeBus(a).status());
     pipeline::PipelineConfig pc;
+    pc.liveness = a.liveness;
+    pc.liveness_preset = a.liveness_preset;
+    pc.liveness_threshold = a.liveness_threshold;
+    if (Status st = pc.Validate(); !st.ok() && a.liveness) return Fail(st);
     for (const std::string& s : a.streams) {
         const auto eq = s.find('=');
         if (eq == std::string::npos || eq == 0 || eq + 1 == s.size())
@@ -333,6 +345,10 @@ void RegisterEdgeCommands(CLI::App& app, Action& action) {
                 "while the bus is down (docs/scale.md)");
     cmd->add_option("--config", a->config, "JSON file with the options below (flags win)");
     cmd->add_option("--bus", a->bus, "nats://host:port[,..] or kafka://broker[,..]")->capture_default_str();
+    cmd->add_flag("--liveness", a->liveness,
+                  "Passive liveness per track (the pack's liveness models); the verdict travels in each face item");
+    cmd->add_option("--liveness-preset", a->liveness_preset, "Liveness preset (default: the pack's default)");
+    cmd->add_option("--liveness-threshold", a->liveness_threshold, "Liveness threshold")->check(CLI::Range(0.0, 1.0));
     cmd->add_option("--node-id", a->node_id, "Name in `facegate cluster status` (default edge-<region>-<epoch>)");
     cmd->add_option("--region", a->region, "region token of the routes (fg.faces.<region>.<stream>)")
         ->capture_default_str();

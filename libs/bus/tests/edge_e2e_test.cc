@@ -296,7 +296,8 @@ TEST(BusEdgeE2E, EdgeAndThreeWorkersGiveOneResultPerItem) {
     {
         EdgeProcess edge({FG_FACEGATE_BIN, "edge", "--bus", nats.url(), "--region", "site2", "--stream",
                           "cam=" + video.string(), "--loop", "--buffer-dir", (tmp / "buffer").string(),
-                          "--key-file", key, "--stats", (tmp / "edge.json").string(), "--threads", "1"},
+                          "--key-file", key, "--stats", (tmp / "edge.json").string(), "--threads", "1",
+                          "--liveness"},  // the edge's liveness verdict travels in the items
                          log);
         ASSERT_TRUE(WaitFor([&] { return unique.load() >= 12; }, 45s)) << dump_log();
         EXPECT_EQ(edge.Stop(), 0) << dump_log();
