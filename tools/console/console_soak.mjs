@@ -3,22 +3,29 @@
 // Chromium logged in with an admin key, moving between its pages as an operator would (mostly the
 // live view: MJPEG + SSE), while serve's RSS (VmRSS) is sampled every 30 s. Prints one JSON
 // line per sample and a summary (BENCHMARKS.md "Console").
+// --no-viewer is the control run: the same serve, stream, warm-up and sampling (including the
+// pauses of the page rounds, so samples fall at the same minutes), but no browser, so RSS growth
+// can be attributed to the stream or to the viewer.
 //
 //   node tools/console/console_soak.mjs --facegate build/dev/apps/facegate/facegate \
-//        --clip ../shared/data/videos/intel_head-pose-face-detection-male.mp4 [--minutes 60]
+//        --clip ../shared/data/videos/intel_head-pose-face-detection-male.mp4 [--minutes 60] \
+//        [--no-viewer]
 import {spawn} from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {chromium} from 'playwright-core';
 
+// `--name value` pairs; a `--flag` not followed by a value is true.
 const args = Object.fromEntries(process.argv.slice(2).reduce((a, v, i, all) =>
-  (v.startsWith('--') ? [...a, [v.slice(2), all[i + 1]]] : a), []));
+  (v.startsWith('--') ? [...a, [v.slice(2), (all[i + 1] ?? '--').startsWith('--') ? true : all[i + 1]]]
+                      : a), []));
 const BIN = path.resolve(args.facegate || 'build/dev/apps/facegate/facegate');
 const CLIP = path.resolve(args.clip || '');
 const MINUTES = Number(args.minutes || 60);
+const VIEWER = !args['no-viewer'];
 if (!fs.existsSync(BIN) || !fs.existsSync(CLIP)) {
-  console.error('usage: console_soak.mjs --facegate BIN --clip VIDEO [--minutes N]');
+  console.error('usage: console_soak.mjs --facegate BIN --clip VIDEO [--minutes N] [--no-viewer]');
   process.exit(2);
 }
 
@@ -49,17 +56,21 @@ const key = (out.match(/^admin key: (\S+)/m) || [])[1];
 if (!url || !key) { console.error('serve did not start'); await cleanup(); process.exit(1); }
 
 const rssKb = () => Number((fs.readFileSync(`/proc/${serve.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/) || [])[1]);
-try {
+let page;
+const openConsole = async () => {
   browser = await chromium.launch({executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
            '--disable-background-networking', '--disable-component-update', '--no-first-run']});
-  const page = await (await browser.newContext({viewport: {width: 1280, height: 720}})).newPage();
+  page = await (await browser.newContext({viewport: {width: 1280, height: 720}})).newPage();
   page.setDefaultTimeout(60000);
   await page.goto(url + '/console/');
   await page.getByLabel('API key').fill(key);
   await page.keyboard.press('Enter');
   await page.locator('#who-name').filter({hasText: 'serve-admin'}).waitFor();
   await page.getByRole('link', {name: 'Live'}).click();
+};
+try {
+  if (VIEWER) await openConsole();
   await sleep(60000);  // warm-up: models loaded, the stream and the viewer running
   const samples = [];
   const t0 = Date.now();
@@ -71,7 +82,7 @@ try {
     // Every 5 minutes a short round of the other pages, then back to the live view.
     if (i % 10 === 9) {
       for (const name of pages) {
-        await page.getByRole('link', {name}).click();
+        if (VIEWER) await page.getByRole('link', {name}).click();
         await sleep(3000);
       }
     }
@@ -80,7 +91,7 @@ try {
   const first = samples.slice(0, 10).map(s => s.rss_mb).sort((a, b) => a - b);
   const last = samples.slice(-10).map(s => s.rss_mb).sort((a, b) => a - b);
   const median = a => a[Math.floor(a.length / 2)];
-  console.log(JSON.stringify({summary: true, minutes: MINUTES, samples: samples.length,
+  console.log(JSON.stringify({summary: true, viewer: VIEWER, minutes: MINUTES, samples: samples.length,
     rss_mb_first_5min_median: median(first), rss_mb_last_5min_median: median(last),
     rss_mb_max: Math.max(...samples.map(s => s.rss_mb))}));
 } finally {

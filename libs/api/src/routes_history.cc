@@ -97,7 +97,9 @@ Response Crop(ApiContext& ctx, Request& r) {
 Response Search(ApiContext& ctx, Request& r) {
     history::HistoryStore& h = H(ctx);
     const int limit = QueryInt(r, "limit", 50, 1, 1000);
-    float min_score = h.options().stranger_threshold;
+    // The gallery's threshold as it is now (PATCH /v1/settings, a saved calibration), as
+    // identify reads it; the store's stranger_threshold is only its value at start-up.
+    float min_score = ctx.gallery ? ctx.gallery->settings().threshold : h.options().stranger_threshold;
     if (r.query.count("min_score")) {
         try {
             std::size_t used = 0;

@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The history and strangers routes in process over a real SQLite gallery and history: paging,
-// filters, bad ranges (400 naming the field), crops, name/merge/dismiss a stranger, and a
-// gallery deletion erasing the subject's history through the change log.
+// filters, bad ranges (400 naming the field), crops, name/merge/dismiss a stranger, a gallery
+// deletion erasing the subject's history through the change log, and search by face's default
+// min_score following the live threshold (with a stub worker: no model in a unit test).
 #include <gtest/gtest.h>
 
+#include <opencv2/imgcodecs.hpp>
+
+#include "../src/runtime.h"  // to lend the route's worker pool a stub worker
 #include "api_test_util.h"
 #include "fg/api/api.h"
 #include "fg/gallery/gallery.h"
@@ -189,6 +193,60 @@ TEST_F(HistoryRoutesTest, NameMergeAndDismissStrangers) {
     EXPECT_EQ(*applied, 1);
     EXPECT_EQ(Json(Get("/v1/history", {{"subject", "dora"}}))["items"].size(), 0u);
     EXPECT_EQ(ctx_.history->count(), 1);  // only the dismissed stranger's sighting is left
+}
+
+// One face whose embedding is fixed: what search by face does with a worker's answer is tested
+// without a model.
+class StubWorker final : public vision::Worker {
+  public:
+    explicit StubWorker(std::vector<float> e) : e_(std::move(e)) {}
+    Result<std::vector<vision::FaceDetection>> Detect(const cv::Mat&) override { return std::vector<vision::FaceDetection>{}; }
+    Result<std::vector<vision::Face>> Analyze(const cv::Mat&, const vision::AnalyzeOptions&) override {
+        vision::Face f;
+        f.detection.box = {10, 10, 40, 40};
+        f.embedding = Embedding{"m8", e_};
+        return std::vector<vision::Face>{f};
+    }
+    Status Embed(const cv::Mat&, std::span<const vision::FaceDetection>, std::vector<Embedding>&) override {
+        return Unimplemented("stub");
+    }
+    Status EmbedAligned(std::span<const cv::Mat>, std::vector<Embedding>&) override { return Unimplemented("stub"); }
+
+  private:
+    std::vector<float> e_;
+};
+
+TEST_F(HistoryRoutesTest, SearchDefaultMinScoreFollowsTheLiveThreshold) {
+    // The history opened with 0.8 (the threshold at start-up); one sighting at cosine 0.707 of
+    // the probe.
+    history::SightingInput in;
+    in.time_ms = 1000;
+    in.stream = "door";
+    in.outcome = history::Outcome::kKnown;
+    in.subject_id = "alice";
+    in.embedding = Unit(0, 1.f);
+    ASSERT_TRUE(ctx_.history->Record(in).ok());
+    { Pool<vision::Worker>::Lease lend(&ctx_.runtime->workers, std::make_unique<StubWorker>(Unit(0))); }
+    std::vector<std::uint8_t> png;
+    ASSERT_TRUE(cv::imencode(".png", cv::Mat(64, 64, CV_8UC3, cv::Scalar(90, 90, 90)), png));
+    const std::string image(png.begin(), png.end());
+    auto matches = [&](std::map<std::string, std::string> query) {
+        auto r = Invoke(router_, {.method = "POST", .path = "/v1/history/search", .body = image,
+                                  .content_type = "image/png", .query = std::move(query)});
+        EXPECT_EQ(r.status, 200) << r.body;
+        const json j = Json(r);
+        return j["faces"].size() == 1 ? j["faces"][0]["matches"].size() : 99u;
+    };
+    auto threshold = [&](double t) {
+        auto r = Invoke(router_, {.method = "PATCH", .path = "/v1/settings", .body = json{{"threshold", t}}.dump(),
+                                  .content_type = "application/json"});
+        ASSERT_EQ(r.status, 200) << r.body;
+    };
+    threshold(0.6);  // changed at runtime, below the sighting's 0.707
+    EXPECT_EQ(matches({}), 1u);
+    threshold(0.75);  // above it
+    EXPECT_EQ(matches({}), 0u);
+    EXPECT_EQ(matches({{"min_score", "0.7"}}), 1u);  // an explicit min_score still wins
 }
 
 TEST_F(HistoryRoutesTest, WithoutHistoryTheRoutesSayWhy) {

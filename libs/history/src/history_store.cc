@@ -181,24 +181,38 @@ struct HistoryStore::Impl {
         return std::nullopt;
     }
 
-    // Recomputes a stranger's summary from its sightings; deletes it when none are left. Times
-    // and count come from the (stranger_id, time_ms) index alone; the best sighting is looked
-    // for again (reading rows) only when it was the one deleted.
-    Status Refresh(std::int64_t stranger) {
-        Q u(db, "UPDATE history_strangers SET "
-                "first_seen_ms = COALESCE((SELECT MIN(time_ms) FROM history_sightings WHERE stranger_id = ?1), 0), "
-                "last_seen_ms = COALESCE((SELECT MAX(time_ms) FROM history_sightings WHERE stranger_id = ?1), 0), "
-                "sightings = (SELECT COUNT(*) FROM history_sightings WHERE stranger_id = ?1) WHERE id = ?1");
-        FG_RETURN_IF_ERROR(u.Bind(1, stranger).Run());
-        Q b(db, "UPDATE history_strangers SET "
-                "best_sighting_id = COALESCE((SELECT id FROM history_sightings WHERE stranger_id = ?1 "
-                "  ORDER BY quality DESC, id LIMIT 1), 0), "
-                "best_quality = COALESCE((SELECT MAX(quality) FROM history_sightings WHERE stranger_id = ?1), 0) "
-                "WHERE id = ?1 AND sightings > 0 AND NOT EXISTS "
-                "  (SELECT 1 FROM history_sightings h WHERE h.id = best_sighting_id AND h.stranger_id = ?1)");
-        FG_RETURN_IF_ERROR(b.Bind(1, stranger).Run());
-        Q d(db, "DELETE FROM history_strangers WHERE id = ?1 AND sightings = 0");
-        FG_RETURN_IF_ERROR(d.Bind(1, stranger).Run());
+    // Recomputes the summaries of strangers from their sightings; deletes those left without
+    // any. Three statements per chunk of strangers, not per stranger: a purge batch touches
+    // every stranger with a sighting in it (thousands in a busy place), and on PostgreSQL each
+    // statement is a round trip. Times and count come from the (stranger_id, time_ms) index
+    // alone; the best sighting is looked for again (reading every row of the stranger) only when
+    // it was deleted. Among equal qualities the best is the newest (here and in Record): the
+    // purge deletes the oldest first, so it seldom takes the best; with the oldest, a stranger
+    // whose sightings tie was re-read in every purge batch (BENCHMARKS.md "PostgreSQL backend").
+    Status Refresh(const std::set<std::int64_t>& ids) {
+        const std::vector<std::int64_t> all(ids.begin(), ids.end());
+        for (std::size_t at = 0; at < all.size(); at += kDeleteChunk) {
+            const std::size_t n = std::min<std::size_t>(kDeleteChunk, all.size() - at);
+            std::string in = " history_strangers.id IN (";
+            for (std::size_t i = 0; i < n; ++i) in += (i ? ",?" : "?") + std::to_string(i + 1);
+            in += ")";
+            const std::string mine = "h.stranger_id = history_strangers.id";
+            Q u(db, "UPDATE history_strangers SET "
+                    "first_seen_ms = COALESCE((SELECT MIN(time_ms) FROM history_sightings h WHERE " + mine + "), 0), "
+                    "last_seen_ms = COALESCE((SELECT MAX(time_ms) FROM history_sightings h WHERE " + mine + "), 0), "
+                    "sightings = (SELECT COUNT(*) FROM history_sightings h WHERE " + mine + ") WHERE" + in);
+            Q b(db, "UPDATE history_strangers SET "
+                    "best_sighting_id = COALESCE((SELECT id FROM history_sightings h WHERE " + mine +
+                    "  ORDER BY quality DESC, id DESC LIMIT 1), 0), "
+                    "best_quality = COALESCE((SELECT MAX(quality) FROM history_sightings h WHERE " + mine + "), 0) "
+                    "WHERE" + in + " AND sightings > 0 AND NOT EXISTS (SELECT 1 FROM history_sightings h "
+                    "  WHERE h.id = history_strangers.best_sighting_id AND " + mine + ")");
+            Q d(db, "DELETE FROM history_strangers WHERE" + in + " AND sightings = 0");
+            for (Q* q : {&u, &b, &d}) {
+                for (std::size_t i = 0; i < n; ++i) q->Bind(int(i + 1), all[at + i]);
+                FG_RETURN_IF_ERROR(q->Run());
+            }
+        }
         return Status::Ok();
     }
 
@@ -236,7 +250,7 @@ struct HistoryStore::Impl {
             }
             FG_RETURN_IF_ERROR(del.Run());
         }
-        for (std::int64_t s : touched) FG_RETURN_IF_ERROR(Refresh(s));
+        FG_RETURN_IF_ERROR(Refresh(touched));
         FG_RETURN_IF_ERROR(tx.Commit());
         for (const auto& [id, stranger] : rows) {
             index.Remove(id);
@@ -378,8 +392,8 @@ Result<Sighting> HistoryStore::Record(const SightingInput& in) {
                        "first_seen_ms = CASE WHEN ?2 < first_seen_ms THEN ?2 ELSE first_seen_ms END, "
                        "last_seen_ms = CASE WHEN ?2 > last_seen_ms THEN ?2 ELSE last_seen_ms END, "
                        "sightings = sightings + 1, "
-                       "best_sighting_id = CASE WHEN ?4 > best_quality THEN ?3 ELSE best_sighting_id END, "
-                       "best_quality = CASE WHEN ?4 > best_quality THEN ?4 ELSE best_quality END WHERE id = ?1");
+                       "best_sighting_id = CASE WHEN ?4 >= best_quality THEN ?3 ELSE best_sighting_id END, "
+                       "best_quality = CASE WHEN ?4 >= best_quality THEN ?4 ELSE best_quality END WHERE id = ?1");
             st = up.Bind(1, match.stranger_id).Bind(2, in.time_ms).Bind(3, s.id).Bind(4, double(in.quality)).Run();
         }
         if (!st.ok()) {
@@ -574,7 +588,7 @@ Result<Stranger> HistoryStore::MergeStrangers(std::int64_t from, std::int64_t in
     FG_RETURN_IF_ERROR(d.Bind(1, from).Run());
     Q best(m.db, "UPDATE history_strangers SET best_sighting_id = 0 WHERE id = ?1");  // re-chosen over both
     FG_RETURN_IF_ERROR(best.Bind(1, into).Run());
-    FG_RETURN_IF_ERROR(m.Refresh(into));
+    FG_RETURN_IF_ERROR(m.Refresh({into}));
     FG_RETURN_IF_ERROR(tx.Commit());
     m.strangers.Merge(from, into);
     return m.LoadStranger(into);

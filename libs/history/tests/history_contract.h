@@ -327,6 +327,50 @@ TEST_P(HistoryContract, PurgeKeepsTheRetentionAndDropsEmptiedStrangers) {
     EXPECT_TRUE(found->empty());
 }
 
+// The best sighting: the highest quality, the newest among equals (so the purge, oldest first,
+// seldom has to look for another one).
+TEST_P(HistoryContract, StrangersBestSightingIsTheBestQualityThenTheNewest) {
+    auto h = Open(1);
+    ASSERT_TRUE(h);
+    const std::int64_t day = 86'400'000, now = 100 * day;
+    auto unknown = [&](std::int64_t t, float quality) {
+        SightingInput in = In(t, "door", Outcome::kUnknown, 3);
+        in.quality = quality;
+        auto s = h->Record(in);
+        EXPECT_TRUE(s.ok() && s->stranger_id);
+        return s.ok() && s->stranger_id ? std::pair{s->id, *s->stranger_id} : std::pair<std::int64_t, std::int64_t>{};
+    };
+    const auto a = unknown(now - 2 * day, 0.9f);
+    const auto b = unknown(now - 1000, 0.5f);
+    const auto c = unknown(now - 900, 0.5f);
+    ASSERT_EQ(a.second, b.second);
+    ASSERT_EQ(a.second, c.second);
+    EXPECT_EQ(h->GetStranger(a.second)->best_sighting_id, a.first);
+    // Another stranger in the same purge batch: both summaries are recomputed in one go.
+    auto other = h->Record(In(now - 2 * day + 1, "gate", Outcome::kUnknown, 5));
+    auto other_new = h->Record(In(now - 500, "door", Outcome::kUnknown, 5));
+    ASSERT_TRUE(other.ok() && other_new.ok() && other->stranger_id);
+    auto purged = h->Purge(now);
+    ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+    EXPECT_EQ(*purged, 2);
+    auto st = h->GetStranger(a.second);
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st->best_sighting_id, c.first);  // b and c tie: the newer
+    EXPECT_EQ(st->sightings, 2);
+    EXPECT_EQ(st->first_seen_ms, now - 1000);
+    EXPECT_EQ(st->last_seen_ms, now - 900);
+    st = h->GetStranger(*other->stranger_id);
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(st->sightings, 1);
+    EXPECT_EQ(st->first_seen_ms, now - 500);
+    EXPECT_EQ(st->best_sighting_id, other_new->id);
+    EXPECT_EQ(st->streams, std::vector<std::string>{"door"});
+    const auto d = unknown(now - 800, 0.5f);
+    EXPECT_EQ(h->GetStranger(a.second)->best_sighting_id, d.first);
+    unknown(now - 700, 0.4f);
+    EXPECT_EQ(h->GetStranger(a.second)->best_sighting_id, d.first);
+}
+
 TEST_P(HistoryContract, RetentionZeroKeepsNothing) {
     auto h = Open(0);
     ASSERT_TRUE(h);
