@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "bus_test_util.h"
+#include "kafka_mock.h"
 
 namespace fg::bus {
 namespace {
@@ -21,45 +22,13 @@ using namespace fg::bus::testing;
 
 constexpr int kPartitions = 4;
 
-/// A 3-broker mock cluster hosted by its own librdkafka handle.
-class MockCluster {
-  public:
-    MockCluster() {
-        rd_kafka_conf_t* conf = rd_kafka_conf_new();
-        char err[256];
-        rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
-        rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-        if (rk_ != nullptr) mc_ = rd_kafka_mock_cluster_new(rk_, 3);
-    }
-    ~MockCluster() {
-        if (mc_ != nullptr) rd_kafka_mock_cluster_destroy(mc_);
-        if (rk_ != nullptr) rd_kafka_destroy(rk_);
-    }
-    MockCluster(const MockCluster&) = delete;
-    MockCluster& operator=(const MockCluster&) = delete;
-
-    bool ok() const { return mc_ != nullptr; }
-    std::string bootstraps() const { return rd_kafka_mock_cluster_bootstraps(mc_); }
-    rd_kafka_mock_cluster_t* get() { return mc_; }
-
-    void CreateTopic(const std::string& topic) {
-        ASSERT_EQ(rd_kafka_mock_topic_create(mc_, topic.c_str(), kPartitions, 3), RD_KAFKA_RESP_ERR_NO_ERROR);
-        for (int p = 0; p < kPartitions; ++p) {  // leaders spread over brokers 1..3
-            ASSERT_EQ(rd_kafka_mock_partition_set_leader(mc_, topic.c_str(), p, 1 + p % 3),
-                      RD_KAFKA_RESP_ERR_NO_ERROR);
-        }
-    }
-
-  private:
-    rd_kafka_t* rk_ = nullptr;
-    rd_kafka_mock_cluster_t* mc_ = nullptr;
-};
+using fg::bus::testing::MockCluster;
 
 TEST(KafkaBus, EveryItemYieldsExactlyOneResultThroughABrokerOutage) {
     MockCluster cluster;
     ASSERT_TRUE(cluster.ok());
     const std::vector<std::string> topics = {"fg.faces.eu", "fg.results.eu"};
-    for (const std::string& t : topics) cluster.CreateTopic(t);
+    for (const std::string& t : topics) ASSERT_TRUE(cluster.CreateTopic(t, kPartitions)) << t;
     // Group coordinators on broker 3, which stays up (broker 1 is the one taken down).
     rd_kafka_mock_coordinator_set(cluster.get(), "group", "fg.workers.fg.faces.eu", 3);
     rd_kafka_mock_coordinator_set(cluster.get(), "group", "fg.serve.fg.results.eu", 3);

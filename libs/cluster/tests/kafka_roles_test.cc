@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>
 
+#include "kafka_mock.h"
 #include "fg/bus/disk_buffer.h"
 #include "fg/bus/edge_publisher.h"
 #include "fg/bus/kafka.h"
@@ -40,42 +41,7 @@ constexpr int kPartitions = 4;
 constexpr int kCameras = 8;  // keys spread over every partition
 constexpr std::uint64_t kEpoch = 7;
 
-/// A 3-broker mock cluster hosted by its own librdkafka handle (as in libs/bus's Kafka test).
-class MockCluster {
-  public:
-    MockCluster() {
-        rd_kafka_conf_t* conf = rd_kafka_conf_new();
-        char err[256];
-        rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err);
-        rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-        if (rk_ != nullptr) mc_ = rd_kafka_mock_cluster_new(rk_, 3);
-    }
-    ~MockCluster() {
-        if (mc_ != nullptr) rd_kafka_mock_cluster_destroy(mc_);
-        if (rk_ != nullptr) rd_kafka_destroy(rk_);
-    }
-    MockCluster(const MockCluster&) = delete;
-    MockCluster& operator=(const MockCluster&) = delete;
-
-    bool ok() const { return mc_ != nullptr; }
-    std::string bootstraps() const { return rd_kafka_mock_cluster_bootstraps(mc_); }
-    rd_kafka_mock_cluster_t* get() { return mc_; }
-
-    /// kPartitions partitions, 3 replicas, leaders spread over brokers 1..3.
-    bool CreateTopic(const std::string& topic) {
-        if (rd_kafka_mock_topic_create(mc_, topic.c_str(), kPartitions, 3) != RD_KAFKA_RESP_ERR_NO_ERROR)
-            return false;
-        for (int p = 0; p < kPartitions; ++p) {
-            if (rd_kafka_mock_partition_set_leader(mc_, topic.c_str(), p, 1 + p % 3) != RD_KAFKA_RESP_ERR_NO_ERROR)
-                return false;
-        }
-        return true;
-    }
-
-  private:
-    rd_kafka_t* rk_ = nullptr;
-    rd_kafka_mock_cluster_t* mc_ = nullptr;
-};
+using fg::bus::testing::MockCluster;
 
 /// A delivery whose settle never reaches the bus: the worker holding it died after publishing
 /// the result and before its ack went out. Destroying it leaves the message unsettled.
@@ -163,7 +129,7 @@ TEST(KafkaRoles, EveryItemYieldsExactlyOneResultThroughABrokerOutageAndAWorkerCr
     MockCluster cluster;
     ASSERT_TRUE(cluster.ok());
     const std::vector<std::string> topics = {"fg.faces.eu", "fg.results.eu"};
-    for (const std::string& t : topics) ASSERT_TRUE(cluster.CreateTopic(t)) << t;
+    for (const std::string& t : topics) ASSERT_TRUE(cluster.CreateTopic(t, kPartitions)) << t;
     // Group coordinators on broker 3, which stays up (broker 1 is the one taken down).
     rd_kafka_mock_coordinator_set(cluster.get(), "group", "fg.workers.fg.faces.eu", 3);
     rd_kafka_mock_coordinator_set(cluster.get(), "group", "fg.results.fg.results.eu", 3);
@@ -327,7 +293,7 @@ TEST(KafkaRoles, ALeaderDownSendsTheEdgeToItsDiskBufferAndNothingIsLost) {
     MockCluster cluster;
     ASSERT_TRUE(cluster.ok());
     const std::vector<std::string> topics = {"fg.faces.eu", "fg.results.eu"};
-    for (const std::string& t : topics) ASSERT_TRUE(cluster.CreateTopic(t)) << t;
+    for (const std::string& t : topics) ASSERT_TRUE(cluster.CreateTopic(t, kPartitions)) << t;
     rd_kafka_mock_coordinator_set(cluster.get(), "group", "fg.workers.fg.faces.eu", 3);
     rd_kafka_mock_coordinator_set(cluster.get(), "group", "fg.results.fg.results.eu", 3);
     std::shared_ptr<bus::Bus> edge_bus = Connect(cluster, 2s), w1_bus = Connect(cluster, 2s),
