@@ -132,16 +132,7 @@ TEST(ServeCluster, ShowsEveryBusResultOnceOnTheEventStream) {
     Process serve({FG_FACEGATE_BIN, "serve", "--config", (dir / "serve.json").string(), "--create",
                    "--create-admin-key", "--json"},
                   dir / "serve.out", dir / "serve.err");
-    int port = 0;
-    std::string key;
-    for (const auto deadline = Clock::now() + 60s; Clock::now() < deadline && serve.running() && port == 0;) {
-        std::istringstream out(ReadFile(dir / "serve.out"));
-        for (std::string line; std::getline(out, line);) {
-            if (line.rfind("admin key: ", 0) == 0) key = line.substr(11);
-            if (!line.empty() && line[0] == '{') port = json::parse(line, nullptr, false).value("port", 0);
-        }
-        if (port == 0) std::this_thread::sleep_for(100ms);
-    }
+    const auto [port, key] = fg::testing::WaitForServe(dir / "serve.out", 60s, [&] { return serve.running(); });
     ASSERT_GT(port, 0) << "serve did not start:\n" << ReadFile(dir / "serve.err");
     httplib::Client api("127.0.0.1", port);
     api.set_read_timeout(10, 0);
@@ -379,16 +370,7 @@ TEST(ServeCluster, GathersTheNodesStatusesIntoMetricsAndTheClusterRoute) {
         {"cluster", {{"bus", nats.url()}, {"regions", {"hq"}}, {"status_interval_s", 1}}}};
     Process serve({FG_FACEGATE_BIN, "serve", "--config", (dir / "serve.json").string(), "--create-admin-key", "--json"},
                   dir / "serve.out", dir / "serve.err");
-    int port = 0;
-    std::string key;
-    for (const auto deadline = Clock::now() + 60s; Clock::now() < deadline && serve.running() && port == 0;) {
-        std::istringstream out(ReadFile(dir / "serve.out"));
-        for (std::string line; std::getline(out, line);) {
-            if (line.rfind("admin key: ", 0) == 0) key = line.substr(11);
-            if (!line.empty() && line[0] == '{') port = json::parse(line, nullptr, false).value("port", 0);
-        }
-        if (port == 0) std::this_thread::sleep_for(100ms);
-    }
+    const auto [port, key] = fg::testing::WaitForServe(dir / "serve.out", 60s, [&] { return serve.running(); });
     ASSERT_GT(port, 0) << "serve did not start:\n" << ReadFile(dir / "serve.err");
     httplib::Client api("127.0.0.1", port);
     api.set_read_timeout(10, 0);

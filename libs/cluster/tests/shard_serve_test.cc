@@ -22,6 +22,7 @@
 #include "../../gallery/tests/test_util.h"
 #include "bus_test_util.h"
 #include "child_process.h"
+#include "fg/testing/process.h"
 #include "fg/base/paths.h"
 #include "fg/bus/nats.h"
 #include "fg/cluster/shard_server.h"
@@ -110,16 +111,7 @@ TEST(ShardServe, EnrollAndDeleteThroughTheApiNodeReachEveryShardReplica) {
                                          "--hold", std::to_string(s), "--worker-id",
                                          "w" + std::to_string(s) + "-" + std::to_string(copy), "--follow-ms", "60000"},
                 tmp / ("w" + std::to_string(s) + "-" + std::to_string(copy))));
-    int port = 0;
-    std::string key;
-    for (const auto deadline = Clock::now() + 90s; Clock::now() < deadline && port == 0;) {
-        std::istringstream out(ReadAll(tmp / "serve.out"));
-        for (std::string line; std::getline(out, line);) {
-            if (line.rfind("admin key: ", 0) == 0) key = line.substr(11);
-            if (!line.empty() && line[0] == '{') port = json::parse(line, nullptr, false).value("port", 0);
-        }
-        if (port == 0) std::this_thread::sleep_for(100ms);
-    }
+    const auto [port, key] = fg::testing::WaitForServe(tmp / "serve.out", 90s);
     ASSERT_GT(port, 0) << "serve did not start:\n" << ReadAll(tmp / "serve.err");
     httplib::Client api("127.0.0.1", port);
     api.set_read_timeout(30, 0);

@@ -9,8 +9,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <sstream>
 #include <iterator>
 #include <string>
 #include <thread>
@@ -22,6 +25,31 @@ namespace fg::testing {
 inline std::string ReadFile(const std::filesystem::path& p) {
     std::ifstream in(p, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), {}};
+}
+
+/// What `facegate serve --create-admin-key --json` prints once it listens.
+struct ServeEndpoint {
+    int port = 0;           ///< 0: it did not start in time
+    std::string admin_key;
+};
+
+/// Reads serve's stdout file until its listening port appears (the JSON line with "port"), for
+/// at most `limit` or until `alive` says it exited. Bounded polling of a readiness condition.
+inline ServeEndpoint WaitForServe(const std::filesystem::path& stdout_file, std::chrono::seconds limit,
+                                  const std::function<bool()>& alive = {}) {
+    ServeEndpoint e;
+    for (const auto deadline = std::chrono::steady_clock::now() + limit;
+         std::chrono::steady_clock::now() < deadline && e.port == 0 && (!alive || alive());) {
+        std::istringstream out(ReadFile(stdout_file));
+        for (std::string line; std::getline(out, line);) {
+            if (line.rfind("admin key: ", 0) == 0) e.admin_key = line.substr(11);
+            // {"port": N, ...}: the number after "port": (no JSON library needed here).
+            if (const auto at = line.find("\"port\":"); !line.empty() && line[0] == '{' && at != std::string::npos)
+                e.port = std::atoi(line.c_str() + at + 7);
+        }
+        if (e.port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return e;
 }
 
 /// `argv[0]` (a path) with its arguments, in the background. Not thread-safe.
